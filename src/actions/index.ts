@@ -1,0 +1,16 @@
+// Actions: each one a thin handler over the same building blocks as the reconcile.
+import { actionFail } from '../juju/index.js';
+import type { CharmDeps } from '../charm.js';
+
+type ActionHandler = (deps: CharmDeps) => Promise<void>;
+
+const ACTIONS: Record<string, ActionHandler> = {};
+
+export async function runAction(deps: CharmDeps): Promise<void> {
+  const handler = ACTIONS[deps.ctx.name];
+  if (!handler) {
+    await actionFail(deps.runner, `unknown action ${deps.ctx.name}: see actions.yaml for the actions this charm has`);
+    return;
+  }
+  await handler(deps);
+}

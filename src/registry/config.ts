@@ -1,0 +1,46 @@
+// Renders the distribution registry's config.yml for the two instances sharing one storage:
+// the public one (read-only, every address) and the writer (loopback, used by the charm to push).
+import YAML from 'yaml';
+
+export type InstanceRole = 'public' | 'writer';
+
+export interface InstanceConfigInput {
+  role: InstanceRole;
+  dataDir: string;
+  listen: string; // host:port (host may be empty: every address)
+  hostUrl: string; // the URL clients reach this instance at (http.host)
+  httpSecret: string;
+  logLevel: string;
+}
+
+export function renderRegistryConfig(input: InstanceConfigInput): string {
+  const isPublic = input.role === 'public';
+  const config = {
+    version: 0.1,
+    log: { level: input.logLevel, formatter: 'text', fields: { service: `offline-registry-${input.role}` } },
+    storage: {
+      filesystem: { rootdirectory: input.dataDir },
+      delete: { enabled: true },
+      maintenance: {
+        // Only the writer may purge stale uploads; the public instance must never modify storage.
+        uploadpurging: isPublic ? { enabled: false } : { enabled: true, age: '168h', interval: '24h', dryrun: false },
+        readonly: { enabled: isPublic },
+      },
+      // No blob-descriptor cache: an in-memory cache on one instance goes stale when the other deletes.
+    },
+    http: {
+      addr: input.listen,
+      host: input.hostUrl,
+      secret: input.httpSecret,
+      headers: { 'X-Content-Type-Options': ['nosniff'] },
+    },
+    health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
+  };
+  return YAML.stringify(config);
+}
+
+/** `host:port` for http.addr; IPv6 literals get brackets, an empty host means every address. */
+export function listenAddress(host: string, port: number): string {
+  const bare = host.replace(/^\[|\]$/g, '');
+  return bare.includes(':') ? `[${bare}]:${port}` : `${bare}:${port}`;
+}

@@ -1,0 +1,27 @@
+// Health of one instance: GET /v2/ answering with the distribution API version header.
+import http from 'node:http';
+
+export interface Health { ok: boolean; status?: number; detail: string }
+
+export function probe(url: string, timeoutMs = 2000): Promise<Health> {
+  return new Promise((resolve) => {
+    const req = http.get(`${url}/v2/`, { timeout: timeoutMs }, (res) => {
+      res.resume();
+      const api = res.headers['docker-distribution-api-version'];
+      // 401 still means the registry is up (auth is on).
+      const ok = (res.statusCode === 200 || res.statusCode === 401) && api === 'registry/2.0';
+      resolve({ ok, status: res.statusCode, detail: ok ? 'up' : `GET /v2/ answered ${res.statusCode}` });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err) => resolve({ ok: false, detail: err.message }));
+  });
+}
+
+export async function waitHealthy(url: string, timeoutMs: number): Promise<Health> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const health = await probe(url, 1000);
+    if (health.ok || Date.now() > deadline) return health;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

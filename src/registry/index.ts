@@ -1,0 +1,146 @@
+// The registry on the unit, as one entry point: install the binary, render both instances'
+// configs and units, (re)start what changed or died, and report where they serve.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CommandRunner } from '../juju/index.js';
+import { readJsonFile, writeFileIfChanged, writeJsonFile } from '../localstate.js';
+import type { Settings } from '../settings.js';
+import { registryAccount } from './account.js';
+import { type InstanceRole, listenAddress, renderRegistryConfig } from './config.js';
+import { probe, waitHealthy } from './health.js';
+import { type InstalledRegistry, installRegistry } from './install.js';
+import type { UnitPaths } from './paths.js';
+import { PACKAGE_UNIT, Systemd, renderUnitFile, unitName } from './service.js';
+
+export { InstallError } from './install.js';
+export { unitPaths, type UnitPaths } from './paths.js';
+
+export const ROLES: InstanceRole[] = ['public', 'writer'];
+
+export interface RegistryState {
+  publicUrl: string;
+  writerUrl: string;
+  version: string;
+  dataDir: string;
+  /** Things worth telling the operator, e.g. an instance that was found dead and restarted. */
+  notes: string[];
+}
+
+export interface ConvergeInput {
+  settings: Settings;
+  /** The host clients use (http-host, else the unit's ingress address). */
+  publicHost: string;
+  paths: UnitPaths;
+  runner: CommandRunner;
+  /** Looks up the registry-package resource only when an install is needed (a hook-tool call). */
+  packageResource: () => Promise<string | null>;
+  onInstalling?: () => Promise<void>;
+  log?: (message: string) => Promise<void>;
+}
+
+const formatHost = (host: string) => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
+
+export function registryFiles(paths: UnitPaths) {
+  return {
+    installed: path.join(paths.stateDir, 'registry.json'),
+    httpSecret: path.join(paths.configDir, 'http-secret'),
+    config: (role: InstanceRole) => path.join(paths.configDir, `${role}.yml`),
+    unit: (role: InstanceRole) => path.join(paths.systemdDir, unitName(role)),
+  };
+}
+
+async function ensureInstalled(input: ConvergeInput): Promise<InstalledRegistry> {
+  const files = registryFiles(input.paths);
+  const known = readJsonFile<InstalledRegistry | null>(files.installed, null);
+  if (known && fs.existsSync(known.binary)) return known;
+  await input.onInstalling?.();
+  const installed = await installRegistry(input.runner, { resource: await input.packageResource(), packageDir: input.paths.packageDir });
+  await new Systemd(input.runner).silence(PACKAGE_UNIT);
+  writeJsonFile(files.installed, installed, 0o644);
+  return installed;
+}
+
+function httpSecret(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    const secret = crypto.randomBytes(32).toString('base64url');
+    writeFileIfChanged(file, `${secret}\n`, 0o600);
+    return secret;
+  }
+}
+
+export async function convergeRegistry(input: ConvergeInput): Promise<RegistryState> {
+  const { settings, paths, runner } = input;
+  const installed = await ensureInstalled(input);
+  const files = registryFiles(paths);
+  const account = registryAccount();
+  const owner = account ? { uid: account.uid, gid: account.gid } : undefined;
+  const dataDir = paths.defaultDataDir;
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  if (owner) fs.chownSync(dataDir, owner.uid, owner.gid);
+  fs.mkdirSync(paths.configDir, { recursive: true, mode: 0o755 });
+  const secret = httpSecret(files.httpSecret);
+
+  const publicUrl = `http://${formatHost(input.publicHost)}:${settings.port}`;
+  const writerUrl = `http://127.0.0.1:${settings.writerPort}`;
+  const instances = {
+    public: { listen: listenAddress(settings.bindAddress, settings.port), hostUrl: publicUrl, probeUrl: `http://${formatHost(settings.bindAddress || '127.0.0.1')}:${settings.port}` },
+    writer: { listen: listenAddress('127.0.0.1', settings.writerPort), hostUrl: writerUrl, probeUrl: writerUrl },
+  };
+
+  const systemd = new Systemd(runner);
+  const changed: Record<InstanceRole, boolean> = { public: false, writer: false };
+  let unitsChanged = false;
+  for (const role of ROLES) {
+    const config = renderRegistryConfig({ role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel });
+    // The config holds http.secret: readable by the registry's account only.
+    changed[role] = writeFileIfChanged(files.config(role), config, 0o600, owner);
+    const unit = renderUnitFile({ role, binary: installed.binary, configPath: files.config(role), user: account?.name });
+    if (writeFileIfChanged(files.unit(role), unit, 0o644)) {
+      changed[role] = true;
+      unitsChanged = true;
+    }
+  }
+  if (unitsChanged) {
+    await systemd.daemonReload();
+    for (const role of ROLES) await systemd.enable(unitName(role));
+  }
+
+  const notes: string[] = [];
+  await Promise.all(
+    ROLES.map(async (role) => {
+      const url = instances[role].probeUrl;
+      if (!changed[role]) {
+        const health = await probe(url);
+        if (health.ok) return;
+        notes.push(`restarted the ${role} registry (${health.detail})`);
+        await input.log?.(`${role} registry at ${url} was down (${health.detail}): restarting ${unitName(role)}`);
+      }
+      await systemd.restart(unitName(role));
+      const health = await waitHealthy(url, 20000);
+      if (!health.ok) {
+        throw new Error(`the ${role} registry did not come up at ${url} (${health.detail}): see journalctl -u ${unitName(role)}`);
+      }
+    }),
+  );
+  return { publicUrl, writerUrl, version: installed.version, dataDir, notes };
+}
+
+export async function stopRegistry(runner: CommandRunner): Promise<void> {
+  const systemd = new Systemd(runner);
+  for (const role of ROLES) await systemd.stop(unitName(role)).catch(() => undefined);
+}
+
+/** On remove: stop and forget the units; the image data stays for whoever redeploys. */
+export async function removeRegistry(runner: CommandRunner, paths: UnitPaths): Promise<void> {
+  const systemd = new Systemd(runner);
+  const files = registryFiles(paths);
+  for (const role of ROLES) {
+    await systemd.stop(unitName(role)).catch(() => undefined);
+    await systemd.disable(unitName(role)).catch(() => undefined);
+    fs.rmSync(files.unit(role), { force: true });
+  }
+  await systemd.daemonReload().catch(() => undefined);
+}

@@ -1,0 +1,66 @@
+// The charm's config options, parsed and validated. Pure: an invalid value becomes a message naming
+// the option and what it accepts, which the reconcile turns into a blocked status.
+import type { ConfigValue } from './juju/index.js';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type LayerCompression = 'none' | 'gzip';
+
+export interface Settings {
+  port: number;
+  writerPort: number;
+  bindAddress: string;
+  httpHost: string;
+  logLevel: LogLevel;
+  autoLoad: boolean;
+  layerCompression: LayerCompression;
+}
+
+export class SettingsError extends Error {
+  constructor(readonly option: string, message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+function port(config: Record<string, ConfigValue>, option: string, fallback: number): number {
+  const value = config[option] ?? fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    throw new SettingsError(option, `invalid ${option} ${JSON.stringify(value)}: expected a TCP port from 1 to 65535`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(config: Record<string, ConfigValue>, option: string, allowed: readonly T[], fallback: T): T {
+  const value = String(config[option] ?? fallback).trim().toLowerCase();
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new SettingsError(option, `invalid ${option} ${JSON.stringify(config[option])}: expected one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+// A host name or IP literal, optionally bracketed IPv6; no scheme, path or port.
+const HOST_PATTERN = /^(\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:]*:[0-9a-fA-F:.]+|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$/;
+
+function host(config: Record<string, ConfigValue>, option: string): string {
+  const value = String(config[option] ?? '').trim();
+  if (value !== '' && !HOST_PATTERN.test(value)) {
+    throw new SettingsError(option, `invalid ${option} ${JSON.stringify(value)}: expected a host name or IP address, without scheme or port`);
+  }
+  return value;
+}
+
+export function parseSettings(config: Record<string, ConfigValue>): Settings {
+  const settings: Settings = {
+    port: port(config, 'port', 5000),
+    writerPort: port(config, 'writer-port', 5001),
+    bindAddress: host(config, 'bind-address'),
+    httpHost: host(config, 'http-host'),
+    logLevel: oneOf(config, 'log-level', ['error', 'warn', 'info', 'debug'] as const, 'info'),
+    autoLoad: config['auto-load'] !== false,
+    layerCompression: oneOf(config, 'layer-compression', ['none', 'gzip'] as const, 'none'),
+  };
+  if (settings.writerPort === settings.port) {
+    throw new SettingsError('writer-port', `invalid writer-port ${settings.writerPort}: it must differ from port`);
+  }
+  return settings;
+}
