@@ -1,0 +1,258 @@
+// Real containerd 1.6 pulling from a real docker-registry on loopback: the hosts.toml path (ctr),
+// the CRI path kubelet uses (legacy registry.mirrors tables), plain HTTP and TLS with a private CA.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import tarStream from 'tar-stream';
+import { containerdConfig, criPull, ctrPull, hostsFileContent, startContainerd, type Containerd } from './containerd.js';
+import { freePort, waitFor } from './ports.js';
+import { startTestRegistry, type TestRegistry } from './registry.js';
+
+const REPO = 'cdk/test/busybox';
+const TAG = '1.35';
+const CRI = 'plugins."io.containerd.grpc.v1.cri".registry';
+
+const sha256 = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
+
+/** One uncompressed layer holding /bin/busybox and /bin/sh -> busybox. */
+async function busyboxLayer(): Promise<Buffer> {
+  const pack = tarStream.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (d: unknown) => chunks.push(d as Buffer));
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
+  const mtime = new Date(0);
+  pack.entry({ name: 'bin/', type: 'directory', mode: 0o755, mtime });
+  pack.entry({ name: 'bin/busybox', mode: 0o755, mtime }, fs.readFileSync('/bin/busybox'));
+  pack.entry({ name: 'bin/sh', type: 'symlink', linkname: 'busybox', mode: 0o777, mtime });
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+async function pushBlob(registryUrl: string, repo: string, blob: Buffer): Promise<string> {
+  const digest = sha256(blob);
+  if ((await fetch(`${registryUrl}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' })).status === 200) return digest;
+  const start = await fetch(`${registryUrl}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  expect(start.status).toBe(202);
+  const location = new URL(start.headers.get('location')!, registryUrl);
+  location.searchParams.set('digest', digest);
+  const put = await fetch(location, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.length) },
+    body: new Uint8Array(blob),
+  });
+  expect(put.status).toBe(201);
+  return digest;
+}
+
+/**
+ * Pushes a Docker schema2 image (uncompressed layer, as the charm pushes docker-save layers).
+ * CRI names an image by its config digest (the image ID); ctr prints the manifest digest.
+ */
+async function pushBusybox(registryUrl: string): Promise<{ manifestDigest: string; imageId: string }> {
+  const layer = await busyboxLayer();
+  const arch = ({ x64: 'amd64', arm64: 'arm64', s390x: 's390x', ppc64: 'ppc64le' } as Record<string, string>)[process.arch] ?? process.arch;
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: arch,
+      os: 'linux',
+      config: { Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
+    }),
+  );
+  const layerDigest = await pushBlob(registryUrl, REPO, layer);
+  const configDigest = await pushBlob(registryUrl, REPO, config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest },
+      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar', size: layer.length, digest: layerDigest }],
+    }),
+  );
+  const res = await fetch(`${registryUrl}/v2/${REPO}/manifests/${TAG}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' },
+    body: new Uint8Array(manifest),
+  });
+  expect(res.status).toBe(201);
+  return { manifestDigest: sha256(manifest), imageId: configDigest };
+}
+
+async function imageNames(c: Containerd, namespace: string): Promise<string[]> {
+  const r = await execa('ctr', ['--address', c.socket, '--namespace', namespace, 'images', 'ls', '-q'], { timeout: 10000 });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/** A CA and a server certificate for DNS name `name`, made with the openssl CLI. */
+async function makeCerts(dir: string, name: string): Promise<{ ca: string; cert: string; key: string }> {
+  const f = (n: string) => path.join(dir, n);
+  const run = (args: string[]) => execa('openssl', args, { cwd: dir, timeout: 30000 });
+  await run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=offline-registry test CA']);
+  await run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', `/CN=${name}`]);
+  fs.writeFileSync(f('ext.cnf'), `subjectAltName=DNS:${name}\nextendedKeyUsage=serverAuth\n`);
+  await run(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '2', '-extfile', f('ext.cnf')]);
+  fs.chmodSync(f('server.key'), 0o600);
+  fs.chmodSync(f('ca.key'), 0o600);
+  return { ca: f('ca.crt'), cert: f('server.crt'), key: f('server.key') };
+}
+
+/** docker-registry with TLS on 127.0.0.1, serving the storage of another (plain) test registry. */
+async function startTlsRegistry(dir: string, dataDir: string, tls: { ca: string; cert: string; key: string }, name: string) {
+  const port = await freePort();
+  const configPath = path.join(dir, 'tls-registry.yml');
+  fs.writeFileSync(
+    configPath,
+    [
+      'version: 0.1',
+      'log: {level: warn}',
+      `storage: {filesystem: {rootdirectory: ${JSON.stringify(dataDir)}}}`,
+      `http: {addr: "127.0.0.1:${port}", secret: test-secret, tls: {certificate: ${JSON.stringify(tls.cert)}, key: ${JSON.stringify(tls.key)}}}`,
+    ].join('\n'),
+  );
+  const child = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+  const ca = fs.readFileSync(tls.ca);
+  const probe = () =>
+    new Promise<boolean>((resolve) => {
+      const req = https.get({ host: '127.0.0.1', port, path: '/v2/', servername: name, ca, timeout: 2000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('error', () => resolve(false));
+      req.on('timeout', () => req.destroy());
+    });
+  try {
+    await waitFor(probe, 10000, `TLS docker-registry on 127.0.0.1:${port}`);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${stderr}`);
+  }
+  return {
+    port,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+describe('containerd config and hosts file (pure)', () => {
+  test('config keeps root, state and socket under the temp dir and uses the native snapshotter', () => {
+    const toml = containerdConfig('/tmp/ctrd-x', '[extra]\n  k = 1');
+    expect(toml).toContain('root = "/tmp/ctrd-x/root"');
+    expect(toml).toContain('state = "/tmp/ctrd-x/state"');
+    expect(toml).toMatch(/\[grpc\]\n {2}address = "\/tmp\/ctrd-x\/containerd.sock"/);
+    expect(toml.match(/snapshotter = "native"/g)).toHaveLength(2);
+    expect(toml).toContain('conf_dir = "/tmp/ctrd-x/cni/conf"');
+    expect(toml.trimEnd().endsWith('[extra]\n  k = 1')).toBe(true);
+  });
+
+  test('hosts file keeps the base lines and adds the names', () => {
+    expect(hostsFileContent('127.0.0.1 localhost', { 'registry.test': '127.0.0.1' })).toBe('127.0.0.1 localhost\n127.0.0.1 registry.test\n');
+    expect(() => hostsFileContent('', { 'bad name': '127.0.0.1' })).toThrow(/invalid host name/);
+  });
+});
+
+describe('real containerd 1.6 pulling from a real registry', () => {
+  let registry: TestRegistry;
+  let manifestDigest: string;
+  let imageId: string;
+  const started: Containerd[] = [];
+  const start = async (opts: Parameters<typeof startContainerd>[0]) => {
+    const c = await startContainerd(opts);
+    started.push(c);
+    return c;
+  };
+  const tmpDirs: string[] = [];
+  const tmpDir = () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrd-test-'));
+    tmpDirs.push(d);
+    return d;
+  };
+
+  beforeAll(async () => {
+    registry = await startTestRegistry();
+    ({ manifestDigest, imageId } = await pushBusybox(registry.url));
+  });
+
+  afterAll(async () => {
+    for (const c of started) await c.stop();
+    await registry?.stop();
+    for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  test('(a) ctr pulls an upstream reference through a hosts.toml mirror, and fails without it', async () => {
+    const c = await start({});
+    const ref = `rocks.canonical.com:443/${REPO}:${TAG}`;
+
+    // No network here: the upstream lookup must fail, and quickly.
+    const t0 = Date.now();
+    const direct = await ctrPull(c, ref, { timeoutMs: 30000 });
+    expect(direct.ok).toBe(false);
+    expect(direct.output).toContain('https://rocks.canonical.com:443/v2/');
+    expect(Date.now() - t0).toBeLessThan(35000);
+
+    const hostsDir = tmpDir();
+    fs.mkdirSync(path.join(hostsDir, 'rocks.canonical.com:443'));
+    fs.writeFileSync(
+      path.join(hostsDir, 'rocks.canonical.com:443', 'hosts.toml'),
+      `server = "https://rocks.canonical.com:443"\n\n[host."http://${registry.host}"]\n  capabilities = ["pull", "resolve"]\n`,
+    );
+    const pulled = await ctrPull(c, ref, { hostsDir });
+    expect(pulled).toMatchObject({ ok: true });
+    expect(pulled.output).toContain(manifestDigest);
+    expect(await imageNames(c, 'default')).toContain(ref);
+  });
+
+  test('(b) CRI pulls a scheme-less loopback reference over plain HTTP', async () => {
+    const c = await start({});
+    const ref = `${registry.host}/${REPO}:${TAG}`;
+    const r = await criPull(c, ref);
+    expect(r).toEqual({ ok: true, imageRef: imageId });
+    expect(await imageNames(c, 'k8s.io')).toContain(ref);
+  });
+
+  test('(c) CRI pulls over TLS from a scheme-less endpoint (as the containerd charm renders it), direct and as a mirror', async () => {
+    const dir = tmpDir();
+    const name = 'registry.test';
+    const certs = await makeCerts(dir, name);
+    const tlsRegistry = await startTlsRegistry(dir, registry.dataDir, certs, name);
+    try {
+      const netloc = `${name}:${tlsRegistry.port}`;
+      const c = await start({
+        hosts: { [name]: '127.0.0.1' },
+        env: { SSL_CERT_FILE: certs.ca },
+        configToml: [
+          `[${CRI}.mirrors."${netloc}"]`,
+          `  endpoint = ["${netloc}"]`,
+          `[${CRI}.mirrors."rocks.canonical.com:443"]`,
+          `  endpoint = ["${netloc}"]`,
+        ].join('\n'),
+      });
+      const direct = await criPull(c, `${netloc}/${REPO}:${TAG}`);
+      expect(direct).toEqual({ ok: true, imageRef: imageId });
+      const mirrored = await criPull(c, `rocks.canonical.com:443/${REPO}:${TAG}`);
+      expect(mirrored).toEqual({ ok: true, imageRef: imageId });
+      expect(c.logs()).toContain(`https://${netloc}/v2/${REPO}/manifests/${TAG}?ns=rocks.canonical.com%3A443`);
+
+      // Control: the same containerd setup without the CA bundle must refuse the certificate,
+      // so the trust above came from SSL_CERT_FILE alone.
+      const untrusting = await start({ hosts: { [name]: '127.0.0.1' }, configToml: `[${CRI}.mirrors."${netloc}"]\n  endpoint = ["${netloc}"]` });
+      const refused = await criPull(untrusting, `${netloc}/${REPO}:${TAG}`);
+      expect(refused.ok).toBe(false);
+      expect(refused.error).toMatch(/x509: certificate signed by unknown authority/);
+    } finally {
+      await tlsRegistry.stop();
+    }
+  });
+});
