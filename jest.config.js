@@ -8,4 +8,5 @@ export default {
   testMatch: ['<rootDir>/tests/**/*.test.ts'],
   testTimeout: 120000,
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/tests/support/summary-reporter.cjs'],
 };

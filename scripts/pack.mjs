@@ -7,11 +7,16 @@ import os from 'node:os';
 import path from 'node:path';
 import yazl from 'yazl';
 
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
 const withNode = !args.has('--without-node');
+// --node PATH packs another Node.js build than the one running this script.
+const nodeBinary = argv.includes('--node') ? path.resolve(argv[argv.indexOf('--node') + 1]) : process.execPath;
 const stageOnly = args.has('--stage-only');
 const out = path.resolve(process.env.CHARM_OUT ?? 'offline-registry.charm');
-const stage = path.resolve('build/charm');
+const bundle = path.resolve('build/charm/dist/charm.mjs');
+// CHARM_STAGE lets tests pack without touching the repo's build dir.
+const stage = path.resolve(process.env.CHARM_STAGE ?? 'build/charm');
 
 // Libraries every Ubuntu 22.04/24.04 unit has (libc6, libstdc++6, libgcc-s1): a runtime that needs
 // more (Debian's nodejs links libnode, libuv, libssl, libicu...) would not start on the unit.
@@ -51,10 +56,12 @@ function manifestYaml() {
   ].join('\n');
 }
 
-if (!fs.existsSync(path.join(stage, 'dist/charm.mjs'))) {
+if (!fs.existsSync(bundle)) {
   console.error('build/charm/dist/charm.mjs is missing: run npm run build first');
   process.exit(1);
 }
+fs.mkdirSync(path.join(stage, 'dist'), { recursive: true });
+if (path.join(stage, 'dist/charm.mjs') !== bundle) fs.copyFileSync(bundle, path.join(stage, 'dist/charm.mjs'));
 for (const file of ['metadata.yaml', 'config.yaml', 'actions.yaml', 'README.md', 'LICENSE', 'dispatch']) {
   fs.copyFileSync(file, path.join(stage, file));
 }
@@ -62,16 +69,16 @@ fs.chmodSync(path.join(stage, 'dispatch'), 0o755);
 fs.writeFileSync(path.join(stage, 'manifest.yaml'), manifestYaml());
 fs.rmSync(path.join(stage, 'runtime'), { recursive: true, force: true });
 if (withNode) {
-  const problems = runtimeProblems(process.execPath);
+  const problems = runtimeProblems(nodeBinary);
   if (problems.length) {
     console.error(
-      `refusing to pack ${process.execPath}: it needs shared libraries an Ubuntu unit lacks (${problems.join(', ')}).\n` +
+      `refusing to pack ${nodeBinary}: it needs shared libraries an Ubuntu unit lacks (${problems.join(', ')}).\n` +
         'Build with the official Node.js binary (nodejs.org tarball) or pack --without-node for units with nodejs >= 18.',
     );
     process.exit(1);
   }
   fs.mkdirSync(path.join(stage, 'runtime'));
-  fs.copyFileSync(process.execPath, path.join(stage, 'runtime/node'));
+  fs.copyFileSync(nodeBinary, path.join(stage, 'runtime/node'));
   fs.chmodSync(path.join(stage, 'runtime/node'), 0o755);
 }
 if (stageOnly) process.exit(0);
@@ -90,4 +97,4 @@ await new Promise((resolve, reject) => {
     resolve();
   }).on('error', reject);
 });
-console.log(`packed ${path.relative(process.cwd(), out)} (${(fs.statSync(out).size / 1048576).toFixed(1)} MiB${withNode ? ', with Node.js ' + process.version : ', without Node.js'})`);
+console.log(`packed ${path.relative(process.cwd(), out)} (${(fs.statSync(out).size / 1048576).toFixed(1)} MiB${withNode ? ', with ' + nodeBinary : ', without Node.js'})`);

@@ -1,0 +1,86 @@
+// The .charm is what Juju reads: check the zip itself, as built by `npm run pack`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import yauzl from 'yauzl';
+
+interface ZipEntryInfo { name: string; mode: number; data: Buffer }
+
+function readZip(file: string): Promise<Map<string, ZipEntryInfo>> {
+  return new Promise((resolve, reject) => {
+    const entries = new Map<string, ZipEntryInfo>();
+    yauzl.open(file, { lazyEntries: true }, (err, zip) => {
+      if (err || !zip) return reject(err);
+      zip.on('entry', (entry: yauzl.Entry) => {
+        zip.openReadStream(entry, (streamErr, stream) => {
+          if (streamErr || !stream) return reject(streamErr);
+          const chunks: Buffer[] = [];
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => {
+            entries.set(entry.fileName, { name: entry.fileName, mode: (entry.externalFileAttributes >>> 16) & 0o7777, data: Buffer.concat(chunks) });
+            zip.readEntry();
+          });
+        });
+      });
+      zip.on('end', () => resolve(entries));
+      zip.on('error', reject);
+      zip.readEntry();
+    });
+  });
+}
+
+const repo = path.resolve(new URL('..', import.meta.url).pathname);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pack-test-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function pack(out: string, ...args: string[]) {
+  return spawnSync('node', ['scripts/pack.mjs', ...args], { cwd: repo, env: { ...process.env, CHARM_OUT: out, CHARM_STAGE: `${out}.stage` }, encoding: 'utf8' });
+}
+
+test('the packed charm holds what Juju needs, dispatch 0755, one JS bundle and the Node.js runtime', async () => {
+  const out = path.join(tmp, 'with-node.charm');
+  const result = pack(out);
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  const entries = await readZip(out);
+  expect([...entries.keys()].sort()).toEqual(
+    ['LICENSE', 'README.md', 'actions.yaml', 'config.yaml', 'dispatch', 'dist/charm.mjs', 'manifest.yaml', 'metadata.yaml', 'runtime/node'].sort(),
+  );
+  expect(entries.get('dispatch')!.mode).toBe(0o755);
+  expect(entries.get('runtime/node')!.mode).toBe(0o755);
+  expect(entries.get('runtime/node')!.data.equals(fs.readFileSync(process.execPath))).toBe(true);
+  expect([...entries.keys()].some((n) => n.includes('node_modules'))).toBe(false);
+  const metadata = YAML.parse(entries.get('metadata.yaml')!.data.toString());
+  expect(metadata.name).toBe('offline-registry');
+  expect(metadata.provides['docker-registry'].interface).toBe('docker-registry');
+  const manifest = YAML.parse(entries.get('manifest.yaml')!.data.toString());
+  const arch = { x64: 'amd64', arm64: 'arm64' }[os.arch() as 'x64' | 'arm64'] ?? os.arch();
+  expect(manifest.bases).toEqual([
+    { name: 'ubuntu', channel: '22.04', architectures: [arch] },
+    { name: 'ubuntu', channel: '24.04', architectures: [arch] },
+  ]);
+  // charmcraft's entrypoint linter reads the last token of dispatch's last line.
+  const lastLine = entries.get('dispatch')!.data.toString().trim().split('\n').pop()!;
+  expect(lastLine.split(/\s+/).pop()).toBe('dist/charm.mjs');
+  expect(entries.get('dist/charm.mjs')!.data.length).toBeGreaterThan(1000);
+});
+
+test('--without-node leaves the runtime out', async () => {
+  const out = path.join(tmp, 'without-node.charm');
+  expect(pack(out, '--without-node').status).toBe(0);
+  const entries = await readZip(out);
+  expect(entries.has('runtime/node')).toBe(false);
+  expect(entries.has('dispatch')).toBe(true);
+});
+
+test('a runtime that needs libraries an Ubuntu unit lacks is refused, naming them', () => {
+  // skopeo links gpgme and friends: stands in for a distro node linked against libnode/libuv.
+  const candidate = execFileSync('sh', ['-c', 'command -v skopeo'], { encoding: 'utf8' }).trim();
+  const out = path.join(tmp, 'refused.charm');
+  const result = pack(out, '--node', candidate);
+  expect(result.status).toBe(1);
+  expect(result.stderr).toMatch(/refusing to pack .*skopeo: it needs shared libraries an Ubuntu unit lacks \(.*libgpgme/);
+  expect(fs.existsSync(out)).toBe(false);
+});
