@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import bcrypt from 'bcryptjs';
 import { execa } from 'execa';
 import tarStream from 'tar-stream';
 import { containerdConfig, criPull, ctrPull, hostsFileContent, startContainerd, type Containerd } from './containerd.js';
@@ -102,9 +103,9 @@ async function makeCerts(dir: string, name: string): Promise<{ ca: string; cert:
 }
 
 /** docker-registry with TLS on 127.0.0.1, serving the storage of another (plain) test registry. */
-async function startTlsRegistry(dir: string, dataDir: string, tls: { ca: string; cert: string; key: string }, name: string) {
+async function startTlsRegistry(dir: string, dataDir: string, tls: { ca: string; cert: string; key: string }, name: string, extraConfig = '') {
   const port = await freePort();
-  const configPath = path.join(dir, 'tls-registry.yml');
+  const configPath = path.join(dir, `tls-registry-${port}.yml`);
   fs.writeFileSync(
     configPath,
     [
@@ -112,6 +113,7 @@ async function startTlsRegistry(dir: string, dataDir: string, tls: { ca: string;
       'log: {level: warn}',
       `storage: {filesystem: {rootdirectory: ${JSON.stringify(dataDir)}}}`,
       `http: {addr: "127.0.0.1:${port}", secret: test-secret, tls: {certificate: ${JSON.stringify(tls.cert)}, key: ${JSON.stringify(tls.key)}}}`,
+      extraConfig,
     ].join('\n'),
   );
   const child = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -122,7 +124,7 @@ async function startTlsRegistry(dir: string, dataDir: string, tls: { ca: string;
     new Promise<boolean>((resolve) => {
       const req = https.get({ host: '127.0.0.1', port, path: '/v2/', servername: name, ca, timeout: 2000 }, (res) => {
         res.resume();
-        resolve(res.statusCode === 200);
+        resolve(res.statusCode === 200 || res.statusCode === 401); // 401: htpasswd auth on
       });
       req.on('error', () => resolve(false));
       req.on('timeout', () => req.destroy());
@@ -222,6 +224,14 @@ describe('real containerd 1.6 pulling from a real registry', () => {
     expect(await imageNames(c, 'k8s.io')).toContain(ref);
   });
 
+  test('(b2) a scheme-less endpoint on a non-loopback name means https: a plain HTTP registry fails', async () => {
+    const netloc = `registry.test:${registry.port}`;
+    const c = await start({ hosts: { 'registry.test': '127.0.0.1' }, configToml: `[${CRI}.mirrors."${netloc}"]\n  endpoint = ["${netloc}"]` });
+    const r = await criPull(c, `${netloc}/${REPO}:${TAG}`);
+    expect(r.ok).toBe(false);
+    expect(r.error).toContain(`Head "https://${netloc}/v2/${REPO}/manifests/${TAG}": http: server gave HTTP response to HTTPS client`);
+  });
+
   test('(c) CRI pulls over TLS from a scheme-less endpoint (as the containerd charm renders it), direct and as a mirror', async () => {
     const dir = tmpDir();
     const name = 'registry.test';
@@ -254,5 +264,46 @@ describe('real containerd 1.6 pulling from a real registry', () => {
     } finally {
       await tlsRegistry.stop();
     }
+  });
+
+  test('(d) CRI pulls with basic auth from legacy configs keyed by the netloc, not by an https:// URL', async () => {
+    const dir = tmpDir();
+    const name = 'registry.test';
+    const certs = await makeCerts(dir, name);
+    const htpasswd = path.join(dir, 'htpasswd');
+    fs.writeFileSync(htpasswd, `charm:${bcrypt.hashSync('s3cret-pw', 10)}\n`, { mode: 0o600 });
+    const tlsRegistry = await startTlsRegistry(dir, registry.dataDir, certs, name, `auth: {htpasswd: {realm: test, path: ${JSON.stringify(htpasswd)}}}`);
+    try {
+      const netloc = `${name}:${tlsRegistry.port}`;
+      const mirrors = [
+        `[${CRI}.mirrors."${netloc}"]`,
+        `  endpoint = ["${netloc}"]`,
+        `[${CRI}.mirrors."rocks.canonical.com:443"]`,
+        `  endpoint = ["${netloc}"]`,
+      ];
+      const auth = (key: string) => [`[${CRI}.configs."${key}".auth]`, '  username = "charm"', '  password = "s3cret-pw"'];
+      const base = { hosts: { [name]: '127.0.0.1' }, env: { SSL_CERT_FILE: certs.ca } };
+
+      const byNetloc = await start({ ...base, configToml: [...mirrors, ...auth(netloc)].join('\n') });
+      expect(await criPull(byNetloc, `rocks.canonical.com:443/${REPO}:${TAG}`)).toEqual({ ok: true, imageRef: imageId });
+      expect(byNetloc.logs()).not.toContain('s3cret-pw');
+
+      // The containerd charm's pitfall: a url with a scheme renders a configs key that never matches.
+      const byUrl = await start({ ...base, configToml: [...mirrors, ...auth(`https://${netloc}`)].join('\n') });
+      const refused = await criPull(byUrl, `${netloc}/${REPO}:${TAG}`);
+      expect(refused.ok).toBe(false);
+      expect(refused.error).toContain('401 Unauthorized');
+      // kubelet's image pull secret path: credentials in the CRI request itself.
+      expect(await criPull(byUrl, `${netloc}/${REPO}:${TAG}`, { username: 'charm', password: 's3cret-pw' })).toEqual({ ok: true, imageRef: imageId });
+    } finally {
+      await tlsRegistry.stop();
+    }
+  });
+
+  test('a CRI config containerd 1.6 rejects (mirrors with config_path) fails startup with the reason', async () => {
+    const hostsDir = tmpDir();
+    await expect(
+      start({ configToml: `[${CRI}]\n  config_path = "${hostsDir}"\n[${CRI}.mirrors."${registry.host}"]\n  endpoint = ["http://${registry.host}"]` }),
+    ).rejects.toThrow(/CRI plugin did not load[\s\S]*`mirrors` cannot be set when `config_path` is provided/);
   });
 });

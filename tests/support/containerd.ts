@@ -32,6 +32,12 @@ export interface StartContainerdOptions {
   hosts?: Record<string, string>;
   /** Startup bound in ms (socket + `ctr version`). */
   startTimeoutMs?: number;
+  /**
+   * Fail startup when the CRI plugin did not load (default true). containerd itself keeps running
+   * when CRI rejects its config (e.g. `mirrors` with `config_path`), and kubelet would then only see
+   * "unknown service runtime.v1.ImageService".
+   */
+  requireCri?: boolean;
 }
 
 interface Private {
@@ -117,7 +123,8 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ctrd-'));
   for (const d of ['root', 'state', 'cni/bin', 'cni/conf']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
   const configPath = path.join(tmp, 'config.toml');
-  fs.writeFileSync(configPath, containerdConfig(tmp, opts.configToml));
+  // 0600: extra TOML may carry registry credentials.
+  fs.writeFileSync(configPath, containerdConfig(tmp, opts.configToml), { mode: 0o600 });
   const socket = path.join(tmp, 'containerd.sock');
   let hostsFile: string | undefined;
   if (opts.hosts && Object.keys(opts.hosts).length > 0) {
@@ -176,7 +183,7 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
   try {
     await waitFor(
       async () => {
-        if (exited) throw new Error('containerd exited');
+        if (exited) return true; // reported below; waitFor would swallow a throw and keep polling
         if (!fs.existsSync(socket)) return false;
         const r = await execa('ctr', ['--address', socket, 'version'], { reject: false, timeout: 5000 });
         return r.exitCode === 0;
@@ -184,13 +191,25 @@ export async function startContainerd(opts: StartContainerdOptions = {}): Promis
       opts.startTimeoutMs ?? 20000,
       `containerd on ${socket}`,
     );
-    if (exited) throw new Error('containerd exited during startup');
+    if (exited) throw new Error(`containerd exited during startup (${argv.join(' ')}); is it installed and are we root?`);
+    if (opts.requireCri ?? true) await assertCriLoaded(socket, () => logText);
   } catch (err) {
     const tail = logText.slice(-4000);
     await c.stop();
-    throw new Error(`containerd did not start (${(err as Error).message}); is it installed and are we root?\n${tail}`);
+    throw new Error(`containerd did not start: ${(err as Error).message}\n--- containerd log tail ---\n${tail}`);
   }
   return c;
+}
+
+async function assertCriLoaded(socket: string, logs: () => string): Promise<void> {
+  const r = await execa('ctr', ['--address', socket, 'plugins', 'ls'], { reject: false, timeout: 10000 });
+  const line = r.stdout.split('\n').find((l) => /^io\.containerd\.grpc\.v1\s+cri\s/.test(l));
+  if (line && /\sok\s*$/.test(line)) return;
+  const why = logs()
+    .split('\n')
+    .filter((l) => l.includes('io.containerd.grpc.v1.cri') && /level=(warning|error|fatal)/.test(l))
+    .join('\n');
+  throw new Error(`the CRI plugin did not load (${line?.trim() ?? 'not listed'}); fix the CRI config:\n${why}`);
 }
 
 export interface CtrPullOptions {
