@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { httpError, parseDistributionErrors, RegistryError } from '../../src/images/remote/errors.js';
 import { isRetryable, withRetries } from '../../src/images/remote/http.js';
 import { mapLimit } from '../../src/images/remote/limit.js';
-import { checkRepo, describeRef, nextLink, parseBaseUrl, uploadCompleteUrl } from '../../src/images/remote/names.js';
+import { apiUrl, checkRepo, describeRef, nextLink, parseBaseUrl, uploadCompleteUrl } from '../../src/images/remote/names.js';
 import { DigestVerifier } from '../../src/images/remote/verify.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -128,6 +128,14 @@ describe('mapLimit', () => {
 
 describe('names and URLs', () => {
   const base = parseBaseUrl('http://127.0.0.1:5000/');
+
+  test('API URLs keep a path prefix and never double a slash', () => {
+    expect(apiUrl(base, 'cdk/pause/blobs/uploads/').href).toBe('http://127.0.0.1:5000/v2/cdk/pause/blobs/uploads/');
+    expect(apiUrl(parseBaseUrl('https://r.example/mirror/'), '').href).toBe('https://r.example/mirror/v2/');
+    expect(nextLink(parseBaseUrl('https://r.example/mirror'), '<v2/_catalog?n=2&last=a>; rel="next"')?.href).toBe(
+      'https://r.example/mirror/v2/_catalog?n=2&last=a',
+    );
+  });
 
   test('the closing PUT keeps the Location query and appends the digest', () => {
     const d = `sha256:${'a'.repeat(64)}`;

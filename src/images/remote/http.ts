@@ -109,7 +109,7 @@ export class Transport {
             bodySent = true;
           },
           (err: unknown) => {
-            req.destroy(err instanceof Error ? err : new Error(String(err)));
+            req.destroy(err as Error);
             fail(err);
           },
         );
@@ -141,10 +141,11 @@ const RETRYABLE_CODES = new Set([
 /** Connection failures and 5xx answers are worth another try; 4xx answers and data errors are not. */
 export function isRetryable(err: unknown): boolean {
   if (err instanceof RegistryError) return err.status !== undefined && err.status >= 500;
-  if (!(err instanceof Error)) return false;
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code && RETRYABLE_CODES.has(code)) return true;
-  return /socket hang up|timed? ?out/i.test(err.message);
+  // Duck-typed: errors from node core may come from another realm (e.g. under jest's vm), failing instanceof.
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && RETRYABLE_CODES.has(code)) return true;
+  return typeof message === 'string' && /socket hang up|timed? ?out/i.test(message);
 }
 
 export interface RetryPolicy {
@@ -166,7 +167,7 @@ export async function withRetries<T>(what: string, policy: RetryPolicy, attempt:
         if (err instanceof RegistryError) {
           throw new RegistryError(`${err.message} (gave up after ${tries})`, { status: err.status, code: err.code, cause: err });
         }
-        throw new RegistryError(`${what} failed: ${(err as Error).message} (gave up after ${tries}; is the registry running and reachable?)`, {
+        throw new RegistryError(`${what} failed: ${String((err as { message?: unknown }).message ?? err)} (gave up after ${tries}; is the registry running and reachable?)`, {
           cause: err,
         });
       }

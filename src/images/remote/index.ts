@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { httpError, RegistryError } from './errors.js';
 import { Transport, withRetries, type RawResponse, type RequestOptions, type RetryPolicy } from './http.js';
-import { apiUrl, checkReference, checkRepo, checkSha256Digest, describeRef, isDigest, nextLink, parseBaseUrl, uploadCompleteUrl } from './names.js';
+import { apiUrl, baseDir, checkReference, checkRepo, checkSha256Digest, describeRef, isDigest, nextLink, parseBaseUrl, uploadCompleteUrl } from './names.js';
 import { DigestVerifier } from './verify.js';
 
 export { RegistryError, BlobVerificationError, parseDistributionErrors, type DistributionError } from './errors.js';
@@ -143,7 +143,7 @@ class HttpRegistryClient implements RegistryClient {
     const res = await this.call(`mount blob ${digest} from ${fromRepo} into ${repo}`, 'POST', url, [201, 202]);
     if (res.status === 201) return true;
     const location = header(res, 'location');
-    if (location) await this.cancelUpload(new URL(location, `${this.base.origin}${this.base.pathname}/`));
+    if (location) await this.cancelUpload(new URL(location, baseDir(this.base)));
     return false;
   }
 
@@ -162,7 +162,7 @@ class HttpRegistryClient implements RegistryClient {
       const start = await this.once(`POST blob upload to ${repo}`, 'POST', apiUrl(this.base, `${repo}/blobs/uploads/`), [202]);
       const location = header(start, 'location');
       if (!location) throw new RegistryError(`${what}: the registry answered 202 without a Location header`, { status: 202 });
-      const sessionUrl = new URL(location, `${this.base.origin}${this.base.pathname}/`);
+      const sessionUrl = new URL(location, baseDir(this.base));
       const putUrl = uploadCompleteUrl(this.base, location, digest);
       const verifier = new DigestVerifier(digest, size);
       let source: NodeJS.ReadableStream | undefined;

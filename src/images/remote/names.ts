@@ -47,15 +47,24 @@ export function parseBaseUrl(baseUrl: string): URL {
   if (url.username || url.password) {
     throw new Error(`registry baseUrl must not carry credentials; pass username and password separately`);
   }
-  url.pathname = url.pathname.replace(/\/+$/, '');
   url.search = '';
   url.hash = '';
   return url;
 }
 
+/** The base's path prefix without a trailing slash ('' for a bare origin). */
+function prefix(base: URL): string {
+  return base.pathname.replace(/\/+$/, '');
+}
+
+/** The base as a directory URL, to resolve relative Locations and Links against. */
+export function baseDir(base: URL): string {
+  return `${base.origin}${prefix(base)}/`;
+}
+
 /** `<base>/v2/<rest>` keeping any path prefix of the base. */
 export function apiUrl(base: URL, rest: string): URL {
-  return new URL(`${base.origin}${base.pathname}/v2/${rest}`);
+  return new URL(`${base.origin}${prefix(base)}/v2/${rest}`);
 }
 
 /**
@@ -63,7 +72,7 @@ export function apiUrl(base: URL, rest: string): URL {
  * resolved against the base) with its query kept and `digest=` appended.
  */
 export function uploadCompleteUrl(base: URL, location: string, digest: string): URL {
-  const resolved = new URL(location, `${base.origin}${base.pathname}/`);
+  const resolved = new URL(location, baseDir(base));
   resolved.hash = '';
   // Append by string so the registry's opaque _state parameter keeps its exact encoding.
   const sep = resolved.search && resolved.search !== '?' ? '&' : '?';
@@ -78,7 +87,7 @@ export function nextLink(base: URL, link: string | string[] | undefined): URL | 
     for (const part of value.split(/,(?=\s*<)/)) {
       const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
       if (m && /(?:^|;)\s*rel\s*=\s*"?next"?\s*(?:;|$)/i.test(m[2])) {
-        return new URL(m[1], `${base.origin}${base.pathname}/`);
+        return new URL(m[1], baseDir(base));
       }
     }
   }
