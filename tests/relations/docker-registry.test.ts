@@ -126,7 +126,7 @@ describe('hostsToml', () => {
     });
   });
   test('an Authorization header on request', () => {
-    const parsed = parse(hostsToml('quay.io', full, '/ca.crt', { authHeader: true })) as { host: Record<string, { header: { Authorization: string[] } }> };
+    const parsed = parse(hostsToml('quay.io', full, '/ca.crt', { authHeader: true })) as unknown as { host: Record<string, { header: { Authorization: string[] } }> };
     const header = parsed.host['https://10.0.0.7:5000']!.header.Authorization[0]!;
     expect(Buffer.from(header.replace(/^Basic /, ''), 'base64').toString()).toBe('puller:Zx9_-abc');
   });
