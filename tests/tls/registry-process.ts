@@ -15,6 +15,8 @@ export interface ConfiguredRegistry {
 }
 
 export async function startConfiguredRegistry(opts: {
+  /** Storage root to serve (e.g. another test registry's, already filled); default a fresh one. */
+  dataDir?: string;
   /** Files to write into the registry's temp dir before start, by file name; mode 0600. */
   files?: Record<string, string>;
   /** Builds the config sections from the temp dir (for file paths) and the port. */
@@ -29,7 +31,7 @@ export async function startConfiguredRegistry(opts: {
   const config = {
     version: 0.1,
     log: { level: 'warn' },
-    storage: { filesystem: { rootdirectory: path.join(dir, 'data') }, delete: { enabled: true } },
+    storage: { filesystem: { rootdirectory: opts.dataDir ?? path.join(dir, 'data') }, delete: { enabled: true } },
     http: { addr: `127.0.0.1:${port}`, secret: 'test-secret', ...(sections.http ?? {}) },
     ...(sections.auth ? { auth: sections.auth } : {}),
   };
