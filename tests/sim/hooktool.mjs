@@ -69,8 +69,16 @@ function formatOf(flags, fallback = 'smart') {
   return format;
 }
 
+/** Go marshals map keys sorted; structs (network-get) keep field order. */
+function sortKeys(value) {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys(value[k])]));
+}
+
 /** Writes value like juju/cmd's Output: json, yaml or smart (plain strings, True/False, YAML for the rest). */
-function emit(value, format) {
+function emit(value, format, { struct = false } = {}) {
+  if (!struct) value = sortKeys(value);
   let text;
   if (format === 'json') text = JSON.stringify(value === undefined ? null : value);
   else if (format === 'yaml') text = value === null || value === undefined ? '' : YAML.stringify(value);
@@ -581,7 +589,7 @@ function networkGet(args) {
   if (flags['bind-address'] || flags['primary-address']) picks.push(['bind-address', info['bind-addresses'][0].addresses[0].value]);
   if (flags['ingress-address']) picks.push(['ingress-address', info['ingress-addresses'][0]]);
   if (flags['egress-subnets']) picks.push(['egress-subnets', info['egress-subnets']]);
-  if (picks.length === 0) return emit(info, format);
+  if (picks.length === 0) return emit(info, format, { struct: true });
   if (picks.length === 1) return emit(picks[0][1], format);
   emit(Object.fromEntries(picks), format);
 }
