@@ -101,8 +101,22 @@ function parseUnit(text) {
   return service;
 }
 
-function resolveExec(line, unit) {
-  let words = splitCommandLine(line.replace(/%n/g, unit).replace(/%%/g, '%'));
+/** systemd's variable expansion: `$VAR` as a whole word splits, `${VAR}` inside words, `$$` is `$`. */
+function expandWords(words, env) {
+  const out = [];
+  for (const word of words) {
+    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(word);
+    if (whole) {
+      out.push(...(env[whole[1]] ?? '').split(/\s+/).filter(Boolean));
+      continue;
+    }
+    out.push(word.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (m, name) => (m === '$$' ? '$' : env[name] ?? '')));
+  }
+  return out;
+}
+
+function resolveExec(line, unit, env) {
+  let words = expandWords(splitCommandLine(line.replace(/%n/g, unit).replace(/%%/g, '%')), env);
   if (words.length === 0) throw new Exit(1, `Failed to start ${unit}: empty ExecStart=`);
   let first = words[0];
   let ignoreFailure = false;
@@ -244,7 +258,7 @@ function startUnit(doc, name, out) {
   const failed = () => new Exit(1, `Job for ${name} failed because the control process exited with error code.\nSee "systemctl status ${name}" and "journalctl -xeu ${name}" for details.`);
   try {
     for (const pre of service.ExecStartPre ?? []) {
-      const { argv, ignoreFailure } = resolveExec(pre, name);
+      const { argv, ignoreFailure } = resolveExec(pre, name, env);
       const r = spawnSync(argv[0], argv.slice(1), { env, cwd, stdio: ['ignore', logFd, logFd] });
       if (r.status !== 0 && !ignoreFailure) {
         rec.result = 'failed';
@@ -258,7 +272,7 @@ function startUnit(doc, name, out) {
     rec.stoppedByUs = false;
     if (type === 'oneshot') {
       for (const line of starts) {
-        const { argv, ignoreFailure } = resolveExec(line, name);
+        const { argv, ignoreFailure } = resolveExec(line, name, env);
         const r = spawnSync(argv[0], argv.slice(1), { env, cwd, stdio: ['ignore', logFd, logFd] });
         if (r.status !== 0 && !ignoreFailure) {
           rec.result = 'failed';
@@ -268,7 +282,7 @@ function startUnit(doc, name, out) {
       rec.oneshotActive = /^(yes|true|1|on)$/i.test((service.RemainAfterExit ?? []).at(-1) ?? 'no');
       return;
     }
-    const { argv } = resolveExec(starts.at(-1), name);
+    const { argv } = resolveExec(starts.at(-1), name, env);
     try {
       fs.rmSync(exitFile(name), { force: true });
     } catch {
