@@ -86,6 +86,7 @@ export class Simulator {
   readonly meta: CharmMeta;
   private readonly timeoutMs: number;
   private actionCounter = 0;
+  private running = false;
 
   private constructor(charmDir: string, baseDir: string, meta: CharmMeta, timeoutMs: number) {
     this.charmDir = charmDir;
@@ -108,6 +109,17 @@ export class Simulator {
 
   /** Runs one hook or action against state; never throws for a failing charm, only for a bad call. */
   async run(event: Event, state: State = {}, opts: RunOptions = {}): Promise<RunOutput> {
+    // Juju runs one hook at a time per unit; overlapping runs would share one state file.
+    if (this.running) throw new Error('Simulator.run called while another run is in progress: await each run (one hook at a time, as Juju does)');
+    this.running = true;
+    try {
+      return await this.runOnce(event, state, opts);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runOnce(event: Event, state: State, opts: RunOptions): Promise<RunOutput> {
     const dispatch = path.join(this.charmDir, 'dispatch');
     try {
       fs.accessSync(dispatch, fs.constants.X_OK);

@@ -8,11 +8,18 @@
 // failed hook (status, logs, action output, leader settings), `working` holds everything the hook
 // has done so far; the harness keeps `working` when dispatch exits 0 and `committed` otherwise.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import YAML from 'yaml';
 import { ToolError, exitWithError, readDoc, updateDoc } from './simstate.mjs';
 
 const USAGE = 2;
+
+// Loaded on first use: most tool calls never touch YAML, and every call pays Node's startup.
+let yamlModule;
+const YAML = {
+  parse: (text) => (yamlModule ??= createRequire(import.meta.url)('yaml')).parse(text),
+  stringify: (value) => (yamlModule ??= createRequire(import.meta.url)('yaml')).stringify(value),
+};
 
 // ---------------------------------------------------------------- argument parsing (gnuflag-like)
 
