@@ -1,5 +1,4 @@
-// Bundles the charm into one ESM file (no node_modules at run time, one module to load per hook),
-// and the demo/bench drivers, which are TypeScript run by plain node.
+// Bundles the charm into one ESM file: no node_modules at run time, one module to load per hook.
 import { build } from 'esbuild';
 import fs from 'node:fs';
 
@@ -9,8 +8,4 @@ const banner = { js: "import { createRequire as __createRequire } from 'node:mod
 
 fs.rmSync('build/charm/dist', { recursive: true, force: true });
 await build({ ...common, entryPoints: ['src/main.ts'], outfile: 'build/charm/dist/charm.mjs', minify: true, banner });
-const tools = ['scripts/demo.ts', 'bench/run.ts'].filter((f) => fs.existsSync(f));
-if (tools.length) {
-  await build({ ...common, entryPoints: tools, outdir: 'build/tools', outExtension: { '.js': '.mjs' }, packages: 'external', banner });
-}
 console.log(`built build/charm/dist/charm.mjs (${(fs.statSync('build/charm/dist/charm.mjs').size / 1024).toFixed(0)} KiB)`);

@@ -68,6 +68,8 @@ export async function reconcile(deps: CharmDeps): Promise<Status> {
     return status;
   };
 
+  // network-get is asked alongside config-get: both are round trips, and http-host is rarely set.
+  const ingress = ingressAddress(runner).catch((err: Error) => err);
   const config: Record<string, ConfigValue> = await configGet(runner);
   let settings;
   try {
@@ -76,7 +78,9 @@ export async function reconcile(deps: CharmDeps): Promise<Status> {
     if (err instanceof SettingsError) return setStatus({ name: 'blocked', message: err.message });
     throw err;
   }
-  const publicHost = settings.httpHost || (await ingressAddress(runner));
+  const address = await ingress;
+  if (!settings.httpHost && address instanceof Error) throw address;
+  const publicHost = settings.httpHost || (address as string);
 
   let registry;
   try {

@@ -1,6 +1,5 @@
 // Renders the distribution registry's config.yml for the two instances sharing one storage:
 // the public one (read-only, every address) and the writer (loopback, used by the charm to push).
-import YAML from 'yaml';
 
 export type InstanceRole = 'public' | 'writer';
 
@@ -13,7 +12,8 @@ export interface InstanceConfigInput {
   logLevel: string;
 }
 
-export function renderRegistryConfig(input: InstanceConfigInput): string {
+// yaml is loaded only when a config is rendered: a converged unit's hooks skip it.
+export async function renderRegistryConfig(input: InstanceConfigInput): Promise<string> {
   const isPublic = input.role === 'public';
   const config = {
     version: 0.1,
@@ -36,6 +36,7 @@ export function renderRegistryConfig(input: InstanceConfigInput): string {
     },
     health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
   };
+  const { default: YAML } = await import('yaml');
   return YAML.stringify(config);
 }
 

@@ -44,6 +44,7 @@ const formatHost = (host: string) => (host.includes(':') && !host.startsWith('['
 export function registryFiles(paths: UnitPaths) {
   return {
     installed: path.join(paths.stateDir, 'registry.json'),
+    rendered: path.join(paths.stateDir, 'rendered.json'),
     httpSecret: path.join(paths.configDir, 'http-secret'),
     config: (role: InstanceRole) => path.join(paths.configDir, `${role}.yml`),
     unit: (role: InstanceRole) => path.join(paths.systemdDir, unitName(role)),
@@ -59,6 +60,16 @@ async function ensureInstalled(input: ConvergeInput): Promise<InstalledRegistry>
   await new Systemd(input.runner).silence(PACKAGE_UNIT);
   writeJsonFile(files.installed, installed, 0o644);
   return installed;
+}
+
+const sha256 = (data: string | Buffer) => crypto.createHash('sha256').update(data).digest('hex');
+
+function fileHash(file: string): string {
+  try {
+    return sha256(fs.readFileSync(file));
+  } catch {
+    return '';
+  }
 }
 
 function httpSecret(file: string): string {
@@ -93,10 +104,17 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
   const systemd = new Systemd(runner);
   const changed: Record<InstanceRole, boolean> = { public: false, writer: false };
   let unitsChanged = false;
+  const rendered = readJsonFile<Record<string, { inputs: string; file: string }>>(files.rendered, {});
   for (const role of ROLES) {
-    const config = renderRegistryConfig({ role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel });
-    // The config holds http.secret: readable by the registry's account only.
-    changed[role] = writeFileIfChanged(files.config(role), config, 0o600, owner);
+    const inputs = { role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel };
+    const inputsHash = sha256(JSON.stringify(inputs));
+    // A converged unit skips rendering (and loading yaml) when neither the inputs nor the file changed.
+    if (rendered[role]?.inputs !== inputsHash || rendered[role]?.file !== fileHash(files.config(role))) {
+      // The config holds http.secret: readable by the registry's account only.
+      changed[role] = writeFileIfChanged(files.config(role), await renderRegistryConfig(inputs), 0o600, owner);
+      rendered[role] = { inputs: inputsHash, file: fileHash(files.config(role)) };
+      writeJsonFile(files.rendered, rendered, 0o600);
+    }
     const unit = renderUnitFile({ role, binary: installed.binary, configPath: files.config(role), user: account?.name });
     if (writeFileIfChanged(files.unit(role), unit, 0o644)) {
       changed[role] = true;

@@ -1,0 +1,5 @@
+// npm run bench: every benchmark, each printing ratios measured side by side in this one run.
+import { benchHook } from './hook.js';
+
+const only = process.argv[2];
+if (!only || only === 'hook') await benchHook();
