@@ -16,6 +16,16 @@ import {
   statusSet,
 } from './juju/index.js';
 import { readJsonFile, writeJsonFile } from './localstate.js';
+import {
+  fileFingerprint,
+  formatBytes,
+  loadFailures,
+  loadIntoRegistry,
+  readCatalog,
+  readResourceLoad,
+  summary,
+  writeResourceLoad,
+} from './loading.js';
 import { InstallError, type UnitPaths, convergeRegistry, removeRegistry, stopRegistry } from './registry/index.js';
 import { SettingsError, parseSettings } from './settings.js';
 import path from 'node:path';
@@ -35,6 +45,9 @@ const RECONCILING_HOOKS = new Set([
   'registry-data-storage-attached',
 ]);
 const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER})-relation-(created|joined|changed|departed|broken)$`);
+
+// `juju attach-resource` fires upgrade-charm; install and config-changed (auto-load turned on) too.
+const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
 
 export function isReconcilingHook(name: string): boolean {
   return RECONCILING_HOOKS.has(name) || RELATION_HOOK.test(name);
@@ -60,8 +73,13 @@ export async function runHook(deps: CharmDeps): Promise<void> {
   await reconcile(deps);
 }
 
-export async function reconcile(deps: CharmDeps): Promise<Status> {
-  const { runner, paths } = deps;
+export interface ReconcileOptions {
+  /** Load the images resource when it changed (default: in install, upgrade-charm, config-changed). */
+  autoLoad?: boolean;
+}
+
+export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): Promise<Status> {
+  const { runner, paths, ctx } = deps;
   const log = (message: string) => jujuLog(runner, 'INFO', message);
   const setStatus = async (status: Status) => {
     await statusSet(runner, status);
@@ -111,9 +129,57 @@ export async function reconcile(deps: CharmDeps): Promise<Status> {
   }
   writeJsonFile(publishedFile, published, 0o644);
 
-  const images = 0;
+  if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
+    await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
+  }
+
+  const images = Object.keys(readCatalog(paths)).length;
+  const loadRecord = readResourceLoad(paths);
+  if (loadRecord && !loadRecord.ok) return setStatus({ name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' });
   const notes = registry.notes.length ? ` (${registry.notes.join('; ')})` : '';
   return setStatus({ name: 'active', message: `Serving ${images} images at ${registry.publicUrl}${notes}` });
+}
+
+/** Loads the images resource unless this exact file already loaded successfully (a stat decides). */
+async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompression: 'none' | 'gzip'): Promise<void> {
+  const { runner, paths } = deps;
+  const resource = await resourceGet(runner, 'images');
+  const fingerprint = fileFingerprint(resource);
+  const previous = readResourceLoad(paths);
+  if (!fingerprint) {
+    // No resource, or Juju's zero-byte placeholder: no images yet, nothing wrong.
+    if (previous) writeResourceLoad(paths, { fingerprint: '', ok: true });
+    return;
+  }
+  if (previous?.fingerprint === fingerprint && previous.ok) return;
+
+  const name = path.basename(resource!);
+  await statusSet(runner, { name: 'maintenance', message: `Loading images from the images resource (${name})` });
+  let lastStatusAt = Date.now();
+  const progress: Promise<void>[] = [];
+  const report = await loadIntoRegistry({
+    sources: [resource!],
+    writerUrl,
+    paths,
+    layerCompression,
+    onProgress: (e) => {
+      // A status update per image at most every two seconds: each one is an agent round trip.
+      if (Date.now() - lastStatusAt < 2000) return;
+      lastStatusAt = Date.now();
+      const rate = `${formatBytes(e.bytesPerSecond)}/s`;
+      progress.push(statusSet(runner, { name: 'maintenance', message: `Loading images: ${e.image} ${e.status}; ${formatBytes(e.totalBytes)} pushed, ${rate}` }).catch(() => undefined));
+    },
+  });
+  await Promise.all(progress);
+  const failures = loadFailures(report);
+  const counts = summary(report);
+  await jujuLog(runner, failures.length ? 'WARNING' : 'INFO', `images resource ${name}: ${counts.loaded} pushed, ${counts.present} already present, ${counts.skipped} skipped, ${counts.failed} failed, ${formatBytes(report.bytesPushed)} in ${report.seconds.toFixed(1)} s`);
+  for (const failure of failures) await jujuLog(runner, 'WARNING', `images resource ${name}: ${failure}`);
+  writeResourceLoad(paths, {
+    fingerprint,
+    ok: failures.length === 0,
+    problem: failures.length ? `images resource ${name}: ${counts.failed} failed (${failures[0]}${failures.length > 1 ? '; ...' : ''}); run the load-images action for details` : undefined,
+  });
 }
 
 async function ingressAddress(runner: CommandRunner): Promise<string> {

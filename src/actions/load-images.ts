@@ -1,0 +1,85 @@
+// load-images: (re)load archives from the images resource or a path on the unit, with progress in
+// action-log and a summary in the results.
+import { type CharmDeps, reconcile } from '../charm.js';
+import { actionFail, actionGet, actionLog, actionSet, configGet, resourceGet } from '../juju/index.js';
+import { fileFingerprint, formatBytes, loadFailures, loadIntoRegistry, summary, writeResourceLoad } from '../loading.js';
+import { probe } from '../registry/health.js';
+import { parseSettings } from '../settings.js';
+
+interface Params {
+  path?: string;
+  'dry-run'?: boolean;
+  name?: string;
+}
+
+export async function loadImagesAction(deps: CharmDeps): Promise<void> {
+  const { runner, paths } = deps;
+  const params = await actionGet<Params>(runner);
+  const settings = parseSettings(await configGet(runner));
+  const writerUrl = `http://127.0.0.1:${settings.writerPort}`;
+  const health = await probe(writerUrl);
+  if (!health.ok) {
+    return actionFail(runner, `the writer registry at ${writerUrl} is not running (${health.detail}): check "juju status" and the unit's offline-registry-writer service`);
+  }
+
+  const fromResource = !params.path;
+  const source = params.path || (await resourceGet(runner, 'images'));
+  if (!source || (fromResource && !fileFingerprint(source))) {
+    return actionFail(runner, 'no images to load: attach the images resource (juju attach-resource offline-registry images=./images.tar) or give path=<file or directory on the unit>');
+  }
+  const dryRun = params['dry-run'] === true;
+  await actionLog(runner, `${dryRun ? 'checking' : 'loading'} ${source}`);
+
+  const logs: Promise<void>[] = [];
+  const report = await loadIntoRegistry({
+    sources: [source],
+    writerUrl,
+    paths,
+    layerCompression: settings.layerCompression,
+    dryRun,
+    nameForUnnamed: params.name,
+    onProgress: (e) => {
+      logs.push(
+        actionLog(runner, `${e.image}: ${e.status}, ${formatBytes(e.bytes)} (total ${formatBytes(e.totalBytes)} in ${e.seconds.toFixed(1)} s, ${formatBytes(e.bytesPerSecond)}/s)`).catch(() => undefined),
+      );
+    },
+  });
+  await Promise.all(logs);
+
+  const counts = summary(report);
+  const failures = loadFailures(report);
+  for (const failure of failures) await actionLog(runner, `failed: ${failure}`);
+  const images = Object.fromEntries(
+    report.images.map((image, i) => [
+      String(i + 1),
+      { reference: image.reference, path: image.path, digest: image.digest, status: image.status, bytes: image.bytesPushed, message: image.message, source: image.source },
+    ]),
+  );
+  const errors = Object.fromEntries(report.errors.map((e, i) => [String(i + 1), { source: e.source, message: e.message }]));
+  await actionSet(runner, {
+    loaded: counts.loaded,
+    present: counts.present,
+    skipped: counts.present + counts.skipped,
+    failed: counts.failed,
+    'bytes-pushed': report.bytesPushed,
+    seconds: report.seconds.toFixed(2),
+    'dry-run': dryRun,
+    images,
+    errors,
+  });
+
+  if (!dryRun) {
+    if (fromResource) {
+      writeResourceLoad(paths, {
+        fingerprint: fileFingerprint(source)!,
+        ok: failures.length === 0,
+        problem: failures.length ? `images resource: ${counts.failed} failed (${failures[0]}); run the load-images action for details` : undefined,
+      });
+    }
+    // New images and upstream hosts change the status and what the relation publishes.
+    await reconcile(deps, { autoLoad: false });
+  }
+  if (failures.length) {
+    await actionFail(runner, `${counts.failed} of ${report.images.length + report.errors.length} failed to load: ${failures[0]}${failures.length > 1 ? ` (and ${failures.length - 1} more: see the results)` : ''}`);
+  }
+}

@@ -1,0 +1,115 @@
+// Loading image archives on the unit: where they come from (the images resource, a path given to
+// load-images), what was loaded (the catalog the relation's mirrors and list-images read), and
+// whether the resource changed since the last successful load (a stat, no read).
+import fs from 'node:fs';
+import path from 'node:path';
+import { type Catalog, type LoadReport, type ProgressEvent, loadImages } from './images/index.js';
+import { createRegistryClient } from './images/remote/index.js';
+import { readJsonFile, writeJsonFile } from './localstate.js';
+import type { UnitPaths } from './registry/index.js';
+import type { LayerCompression } from './settings.js';
+
+export interface ResourceLoadRecord {
+  fingerprint: string;
+  ok: boolean;
+  /** Why the last load of this fingerprint failed (blocked status until a new resource loads). */
+  problem?: string;
+}
+
+const files = (paths: UnitPaths) => ({
+  catalog: path.join(paths.stateDir, 'catalog.json'),
+  resourceLoad: path.join(paths.stateDir, 'images-resource.json'),
+});
+
+export function readCatalog(paths: UnitPaths): Catalog {
+  return readJsonFile<Catalog>(files(paths).catalog, {});
+}
+
+export function writeCatalog(paths: UnitPaths, catalog: Catalog): void {
+  writeJsonFile(files(paths).catalog, catalog, 0o644);
+}
+
+/** Upstream hosts of every image served (docker.io, registry.k8s.io, rocks.canonical.com:443, ...). */
+export function catalogHosts(catalog: Catalog): string[] {
+  return [...new Set(Object.values(catalog).map((e) => e.host))].sort();
+}
+
+/** Identity of a file's content as far as a stat can tell; null when there is nothing to load. */
+export function fileFingerprint(file: string | null): string | null {
+  if (!file) return null;
+  try {
+    const stat = fs.statSync(file);
+    if (stat.isFile() && stat.size === 0) return null; // Juju's placeholder for "not supplied"
+    return `${file}:${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
+  } catch {
+    return null;
+  }
+}
+
+export function readResourceLoad(paths: UnitPaths): ResourceLoadRecord | null {
+  return readJsonFile<ResourceLoadRecord | null>(files(paths).resourceLoad, null);
+}
+
+export function writeResourceLoad(paths: UnitPaths, record: ResourceLoadRecord): void {
+  writeJsonFile(files(paths).resourceLoad, record, 0o644);
+}
+
+export interface LoadRequest {
+  sources: string[];
+  writerUrl: string;
+  paths: UnitPaths;
+  layerCompression: LayerCompression;
+  dryRun?: boolean;
+  nameForUnnamed?: string;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/** Loads into the writer instance and records the result in the catalog (unless a dry run). */
+export async function loadIntoRegistry(request: LoadRequest): Promise<LoadReport> {
+  const registry = createRegistryClient({ baseUrl: request.writerUrl });
+  try {
+    const workDir = path.join(request.paths.stateDir, 'tmp');
+    fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    const report = await loadImages(request.sources, {
+      registry,
+      layerCompression: request.layerCompression,
+      dryRun: request.dryRun,
+      catalog: readCatalog(request.paths),
+      nameForUnnamed: request.nameForUnnamed || undefined,
+      onProgress: request.onProgress,
+      workDir,
+    });
+    if (!request.dryRun) writeCatalog(request.paths, report.catalog);
+    return report;
+  } finally {
+    registry.close();
+  }
+}
+
+export function loadFailures(report: LoadReport): string[] {
+  return [
+    ...report.images.filter((i) => i.status === 'failed' || i.status === 'conflict').map((i) => `${i.reference}: ${i.message ?? i.status}`),
+    ...report.errors.map((e) => `${e.source}: ${e.message}`),
+  ];
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+export function summary(report: LoadReport): { loaded: number; present: number; skipped: number; failed: number } {
+  const count = (...statuses: string[]) => report.images.filter((i) => statuses.includes(i.status)).length;
+  return {
+    loaded: count('pushed', 'would-push'),
+    present: count('present'),
+    skipped: count('skipped'),
+    failed: count('failed', 'conflict') + report.errors.length,
+  };
+}
