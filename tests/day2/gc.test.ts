@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -117,6 +118,32 @@ describe('garbage-collect with the real docker-registry', () => {
       }
     } finally {
       await reader?.stop();
+      if (!writerStopped) await writer.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
+  test('why not --delete-untagged: on this docker-registry it sweeps the layers under a tagged index', async () => {
+    const dir = tempDir();
+    const dataDir = path.join(dir, 'data');
+    const writer = await startTestRegistry({ dataDir });
+    let writerStopped = false;
+    try {
+      const client = createRegistryClient({ baseUrl: writer.url }, { retryBaseMs: 10 });
+      const c = await pushIndex(client, 'test/c', '1', [
+        { platform: { os: 'linux', architecture: 'amd64' }, layers: [blob(256)] },
+        { platform: { os: 'linux', architecture: 'arm64' }, layers: [blob(256)] },
+      ]);
+      client.close();
+      writerStopped = true;
+      await writer.stop();
+      const configPath = path.join(dir, 'writer.yml');
+      fs.writeFileSync(configPath, `version: 0.1\nstorage: {filesystem: {rootdirectory: ${JSON.stringify(dataDir)}}, delete: {enabled: true}}\n`);
+      execFileSync('/usr/bin/docker-registry', ['garbage-collect', '--delete-untagged', configPath], { stdio: 'ignore', timeout: 20_000 });
+      const usage = await blobUsage(dataDir);
+      // The index and its child manifests stay, but every config and layer under them is swept: the image is broken.
+      expect(usage).toEqual({ blobs: 3, bytes: c.index.length + c.children[0].manifest.length + c.children[1].manifest.length });
+    } finally {
       if (!writerStopped) await writer.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
