@@ -139,28 +139,32 @@ function pick(i: ServedImage): Omit<RemovalItem, 'input'> {
   return { path: i.path, repository: i.repository, tag: i.tag, digest: i.digest, ...(i.host ? { host: i.host } : {}) };
 }
 
-export interface RemoveOptions {
+export interface RemoveOptions<C extends Catalog = Catalog> {
   dryRun?: boolean;
-  /** The loader's catalog; returned without the removed entries. */
-  catalog?: Catalog;
+  /** The loader's catalog; returned without the removed entries (same type as given). */
+  catalog?: C;
   log?: (line: string) => Promise<void>;
 }
 
-export interface RemovalResult {
+export interface RemovalResult<C extends Catalog = Catalog> {
   dryRun: boolean;
   /** Tags removed (or that would be, on a dry run). */
   removed: RemovalItem[];
   /** Paths that were already gone from the registry before the delete. */
   alreadyGone: string[];
   deleted: Array<{ repository: string; digest: string }>;
-  catalog: Catalog;
+  catalog: C;
 }
 
 /**
  * Deletes the plan's manifests through the writer. Every tag is checked first: one that now points at
  * another digest (reloaded since the plan) stops the whole removal before anything is deleted.
  */
-export async function removeImages(client: Pick<RegistryClient, 'hasManifest' | 'deleteManifest'>, plan: RemovalPlan, opts: RemoveOptions = {}): Promise<RemovalResult> {
+export async function removeImages<C extends Catalog = Catalog>(
+  client: Pick<RegistryClient, 'hasManifest' | 'deleteManifest'>,
+  plan: RemovalPlan,
+  opts: RemoveOptions<C> = {},
+): Promise<RemovalResult<C>> {
   const dryRun = opts.dryRun ?? false;
   const alreadyGone: string[] = [];
   const moved: string[] = [];
@@ -185,7 +189,7 @@ export async function removeImages(client: Pick<RegistryClient, 'hasManifest' | 
     deleted.push({ repository: d.repository, digest: d.digest });
     await opts.log?.(`${dryRun ? 'would remove' : 'removed'} ${live.join(', ')} (${d.digest})`);
   }
-  const catalog: Catalog = { ...(opts.catalog ?? {}) };
+  const catalog = { ...(opts.catalog ?? {}) } as C;
   const gone = new Set(deleted.map((d) => `${d.repository}@${d.digest}`));
   if (!dryRun) {
     for (const [path, entry] of Object.entries(catalog)) {
