@@ -76,7 +76,7 @@ const layerEntry = (seed: string) => `${crypto.createHash('sha256').update(`dir:
  * same uncompressed layer bytes (media type ...layer.v1.tar), OCI manifests, and index.json naming
  * each image in full in both io.containerd.image.name and org.opencontainers.image.ref.name.
  */
-async function writeOciLayout(dir: string, archive: string, refs: string[], images: ImageSpec[], saved: { configs: string[]; diffIds: string[][] }): Promise<void> {
+export async function writeOciLayout(dir: string, archive: string, refs: string[], images: ImageSpec[], saved: { configs: string[]; diffIds: string[][] }): Promise<void> {
   const blobs = path.join(dir, 'blobs', 'sha256');
   fs.mkdirSync(blobs, { recursive: true });
   const digestOf = new Map<string, string>(); // archive entry -> blob hex
@@ -120,7 +120,7 @@ async function writeOciLayout(dir: string, archive: string, refs: string[], imag
 }
 
 /** The loader bundled the way scripts/build.mjs bundles the charm, so it runs as fast as the charm does. */
-async function bundleDriver(outfile: string): Promise<void> {
+export async function bundleDriver(outfile: string): Promise<void> {
   const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), 'load-driver.ts');
   await build({
     entryPoints: [entry],
@@ -185,6 +185,9 @@ export async function benchImages(): Promise<void> {
     console.log(`== image loading: ${IMAGE_COUNT} images sharing a ${(images[0].layers[0].size / MB).toFixed(0)} MB base layer, two own layers each, ${totalMB} MB of incompressible layer data ==`);
     console.log(`inputs made in ${((Date.now() - prepStart) / 1000).toFixed(1)} s under ${work}: docker-save ${(fs.statSync(archive).size / MB).toFixed(1)} MB, OCI layout ${(layoutBytes / MB).toFixed(1)} MB (written directly: same uncompressed layers)`);
 
+    // Each measured step starts with no dirty pages, so none pays for the writeback of the one before.
+    const settle = () => timed('sync', [], boundMs);
+
     const load = async (reg: TestRegistry, root: string, sources: string[], what: string): Promise<DriverResult & { wall: number }> => {
       const request: DriverRequest = { sources, writerUrl: reg.url, root, layerCompression: 'none' };
       const nodeArgs = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir, '--cpu-prof-name', `${what}.cpuprofile`] : [];
@@ -207,21 +210,26 @@ export async function benchImages(): Promise<void> {
       const inputBytes = files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
 
       // Copy limit first: it also leaves the input in the page cache for everyone after it.
+      await settle();
       const hash = await timed('sh', ['-c', 'cat "$@" | sha256sum', 'sh', ...files], boundMs);
       const copyDir = fs.mkdtempSync(path.join(work, 'copy-'));
+      await settle();
       const copy = await timed('cp', ['--reflink=never', ...files, copyDir], boundMs);
       fs.rmSync(copyDir, { recursive: true, force: true });
 
       const ours = await freshRegistry();
       const root = fs.mkdtempSync(path.join(work, 'unit-'));
+      await settle();
       const first = await load(ours, root, [source], `${slug}-first`);
       if (first.loaded !== IMAGE_COUNT) throw new Error(`${input}: our loader pushed ${first.loaded} images, expected ${IMAGE_COUNT}`);
       await check(ours, `${input} (ours)`);
+      await settle();
       const reload = await load(ours, root, [source], `${slug}-reload`);
       if (reload.present !== IMAGE_COUNT) throw new Error(`${input}: the reload found ${reload.present} images present, expected ${IMAGE_COUNT}`);
       await stopRegistry(ours);
 
       const theirs = await freshRegistry();
+      await settle();
       const skopeoStart = process.hrtime.bigint();
       for (const ref of refs) {
         await timed('skopeo', ['--insecure-policy', 'copy', '--quiet', '--dest-tls-verify=false', skopeoRef(ref), `docker://${theirs.host}/${registryPath(parseReference(ref))}`], boundMs);
@@ -236,7 +244,7 @@ export async function benchImages(): Promise<void> {
     printTable(rows);
     console.log('ours: wall time of the bundled loader process (node start included) into a fresh registry, 20 images from one source; reload: the same source again into the same registry and unit state');
     console.log('skopeo: `skopeo copy docker-archive:...|oci:... docker://...` per image, one after another, into a fresh registry; skopeo gzips uncompressed layers when pushing to a registry (its default), ours pushes them as they are');
-    console.log('copy limit: `cat <input> | sha256sum` then `cp <input>` (layout: its blobs) on the same disk, page cache warm');
+    console.log('copy limit: `cat <input> | sha256sum` then `cp <input>` (layout: its blobs) on the same disk, page cache warm; `sync` (untimed) before every timed step');
     if (cpuProfDir) console.log(`CPU profiles of the loader: ${cpuProfDir}`);
   } finally {
     for (const reg of [...registries]) await reg.stop().catch(() => undefined);
