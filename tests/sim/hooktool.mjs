@@ -271,10 +271,9 @@ function relationGet(args) {
   const own = unitName(doc);
   let bag;
   if (target === own) {
-    bag = isApp ? readOwnAppBag(state, rel) : rel.localUnitData;
+    bag = isApp ? readOwnAppBag(state, rel, own) : rel.localUnitData;
   } else if (target === appOf(own)) {
-    if (!state.leader) throw new ToolError('permission denied');
-    bag = isApp ? rel.localAppData : rel.localUnitData;
+    bag = readOwnAppBag(state, rel, own);
   } else if (isApp) {
     if (target !== rel.remoteApp) throw new ToolError('permission denied');
     bag = rel.remoteAppData;
@@ -289,8 +288,10 @@ function relationGet(args) {
   emit(Object.prototype.hasOwnProperty.call(bag, key) ? bag[key] : null, format);
 }
 
-function readOwnAppBag(state, rel) {
-  if (!state.leader) throw new ToolError('permission denied');
+// Juju lets every unit read its own application's bag of a PEER relation (a peer relation's
+// remote app is the unit's own app); in other relations only the leader may read it.
+function readOwnAppBag(state, rel, own) {
+  if (!state.leader && rel.remoteApp !== appOf(own)) throw new ToolError('permission denied');
   return rel.localAppData;
 }
 
