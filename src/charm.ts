@@ -26,12 +26,22 @@ import {
   summary,
   writeResourceLoad,
 } from './loading.js';
-import { InstallError, type UnitPaths, convergeRegistry, removeRegistry, stopRegistry } from './registry/index.js';
+import {
+  InstallError,
+  type UnitPaths,
+  convergeRegistry,
+  ensureInstalled,
+  registryAccount,
+  removeRegistry,
+  stopRegistry,
+} from './registry/index.js';
+import { SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
 import { SettingsError, parseSettings } from './settings.js';
 import path from 'node:path';
 
 export const ENDPOINT = 'docker-registry';
-export const PEER = 'registry-peers';
+export { PEER } from './security.js';
+import { PEER } from './security.js';
 
 const RECONCILING_HOOKS = new Set([
   'install',
@@ -48,6 +58,8 @@ const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER})-relation-(created|joine
 
 // `juju attach-resource` fires upgrade-charm; install and config-changed (auto-load turned on) too.
 const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
+// Hooks in which the machine's FQDN is looked up again (a process); others reuse the last answer.
+const HOST_INFO_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed', 'start']);
 
 export function isReconcilingHook(name: string): boolean {
   return RECONCILING_HOOKS.has(name) || RELATION_HOOK.test(name);
@@ -87,7 +99,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   };
 
   // network-get is asked alongside config-get: both are round trips, and http-host is rarely set.
-  const ingress = ingressAddress(runner).catch((err: Error) => err);
+  const ingress = ingressAddresses(runner).catch((err: Error) => err);
   const config: Record<string, ConfigValue> = await configGet(runner);
   let settings;
   try {
@@ -96,23 +108,44 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     if (err instanceof SettingsError) return setStatus({ name: 'blocked', message: err.message });
     throw err;
   }
-  const address = await ingress;
-  if (!settings.httpHost && address instanceof Error) throw address;
-  const publicHost = settings.httpHost || (address as string);
+  const addresses = await ingress;
+  if (!settings.httpHost && addresses instanceof Error) throw addresses;
+  const publicHost = settings.httpHost || (addresses as string[])[0];
+
+  const packageResource = () => resourceGet(runner, 'registry-package');
+  const onInstalling = () => statusSet(runner, { name: 'maintenance', message: 'Installing docker-registry' });
+  try {
+    await ensureInstalled({ paths, runner, packageResource, onInstalling });
+  } catch (err) {
+    if (err instanceof InstallError) return setStatus({ name: 'blocked', message: err.message });
+    throw err;
+  }
+
+  let security: SecurityState;
+  try {
+    security = await convergeSecurity(
+      { settings, paths, runner, ingressAddresses: addresses instanceof Error ? [] : addresses, owner: registryAccount(), refreshHostInfo: HOST_INFO_HOOKS.has(ctx.name) },
+      ctx.appName,
+    );
+  } catch (err) {
+    if (err instanceof SecurityBlocked) return setStatus({ name: 'blocked', message: err.message });
+    if (err instanceof SecurityWaiting) return setStatus({ name: 'waiting', message: err.message });
+    throw err;
+  }
 
   let registry;
   try {
     registry = await convergeRegistry({
       settings,
+      security: { tls: security.tls, htpasswd: security.auth?.htpasswd, changed: security.changed },
       publicHost,
       paths,
       runner,
-      packageResource: () => resourceGet(runner, 'registry-package'),
-      onInstalling: () => statusSet(runner, { name: 'maintenance', message: 'Installing docker-registry' }),
+      packageResource,
+      onInstalling,
       log,
     });
   } catch (err) {
-    if (err instanceof InstallError) return setStatus({ name: 'blocked', message: err.message });
     return setStatus({ name: 'blocked', message: (err as Error).message });
   }
 
@@ -128,6 +161,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     published.workloadVersion = registry.version;
   }
   writeJsonFile(publishedFile, published, 0o644);
+  writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc: `${formatHost(publicHost)}:${settings.port}` }, 0o644);
 
   if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
     await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
@@ -136,8 +170,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const images = Object.keys(readCatalog(paths)).length;
   const loadRecord = readResourceLoad(paths);
   if (loadRecord && !loadRecord.ok) return setStatus({ name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' });
-  const notes = registry.notes.length ? ` (${registry.notes.join('; ')})` : '';
-  return setStatus({ name: 'active', message: `Serving ${images} images at ${registry.publicUrl}${notes}` });
+  const notes = [...registry.notes, ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true'])];
+  const suffix = notes.length ? ` (${notes.join('; ')})` : '';
+  return setStatus({ name: 'active', message: `Serving ${images} images at ${registry.publicUrl}${suffix}` });
 }
 
 /** Loads the images resource unless this exact file already loaded successfully (a stat decides). */
@@ -182,9 +217,11 @@ async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompres
   });
 }
 
-async function ingressAddress(runner: CommandRunner): Promise<string> {
+const formatHost = (host: string) => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
+
+async function ingressAddresses(runner: CommandRunner): Promise<string[]> {
   const info = await networkGet(runner, ENDPOINT);
-  const address = info['ingress-addresses']?.[0] ?? info['bind-addresses']?.[0]?.addresses?.[0]?.value;
-  if (!address) throw new Error(`network-get ${ENDPOINT} gave no ingress address: set http-host`);
-  return address;
+  const addresses = info['ingress-addresses']?.length ? info['ingress-addresses'] : (info['bind-addresses']?.[0]?.addresses ?? []).map((a) => a.value);
+  if (!addresses.length) throw new Error(`network-get ${ENDPOINT} gave no ingress address: set http-host`);
+  return addresses;
 }

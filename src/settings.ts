@@ -1,5 +1,6 @@
 // The charm's config options, parsed and validated. Pure: an invalid value becomes a message naming
 // the option and what it accepts, which the reconcile turns into a blocked status.
+import { validatePassword, validateUsername } from './auth/htpasswd.js';
 import type { ConfigValue } from './juju/index.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -13,6 +14,16 @@ export interface Settings {
   logLevel: LogLevel;
   autoLoad: boolean;
   layerCompression: LayerCompression;
+  tls: boolean;
+  tlsSans: string;
+  /** Operator-supplied TLS material (base64 PEM), all empty when the charm makes its own CA. */
+  tlsCert: string;
+  tlsKey: string;
+  tlsCa: string;
+  auth: boolean;
+  authUser: string;
+  /** Empty: the leader generates one and keeps it in a Juju secret. */
+  authPassword: string;
 }
 
 export class SettingsError extends Error {
@@ -58,7 +69,24 @@ export function parseSettings(config: Record<string, ConfigValue>): Settings {
     logLevel: oneOf(config, 'log-level', ['error', 'warn', 'info', 'debug'] as const, 'info'),
     autoLoad: config['auto-load'] !== false,
     layerCompression: oneOf(config, 'layer-compression', ['none', 'gzip'] as const, 'none'),
+    tls: config.tls !== false,
+    tlsSans: String(config['tls-sans'] ?? '').trim(),
+    tlsCert: String(config['tls-cert'] ?? '').trim(),
+    tlsKey: String(config['tls-key'] ?? '').trim(),
+    tlsCa: String(config['tls-ca'] ?? '').trim(),
+    auth: config.auth === true,
+    authUser: String(config['auth-basic-user'] ?? 'offline-registry').trim(),
+    authPassword: String(config['auth-basic-password'] ?? ''),
   };
+  if (settings.tlsCert && !settings.tlsKey) throw new SettingsError('tls-key', 'tls-cert is set but tls-key is empty: give the private key of tls-cert (base64 PEM)');
+  if (settings.tlsKey && !settings.tlsCert) throw new SettingsError('tls-cert', 'tls-key is set but tls-cert is empty: give the certificate (base64 PEM)');
+  if (settings.auth) {
+    const userProblem = validateUsername(settings.authUser);
+    if (userProblem) throw new SettingsError('auth-basic-user', userProblem);
+    // Never echo the password itself: the message only says what is wrong with it.
+    const passwordProblem = settings.authPassword === '' ? null : validatePassword(settings.authPassword);
+    if (passwordProblem) throw new SettingsError('auth-basic-password', passwordProblem);
+  }
   if (settings.writerPort === settings.port) {
     throw new SettingsError('writer-port', `invalid writer-port ${settings.writerPort}: it must differ from port`);
   }

@@ -1,12 +1,14 @@
 // Actions: each one a thin handler over the same building blocks as the reconcile.
 import { actionFail } from '../juju/index.js';
 import type { CharmDeps } from '../charm.js';
+import { getCredentialsAction } from './get-credentials.js';
 import { loadImagesAction } from './load-images.js';
 
 type ActionHandler = (deps: CharmDeps) => Promise<void>;
 
 const ACTIONS: Record<string, ActionHandler> = {
   'load-images': loadImagesAction,
+  'get-credentials': getCredentialsAction,
 };
 
 export async function runAction(deps: CharmDeps): Promise<void> {

@@ -10,6 +10,10 @@ export interface InstanceConfigInput {
   hostUrl: string; // the URL clients reach this instance at (http.host)
   httpSecret: string;
   logLevel: string;
+  /** Public instance only: serve HTTPS. No clientcas: containerd presents the node's own cert. */
+  tls?: { certificate: string; key: string };
+  /** Public instance only: basic auth from this htpasswd file. */
+  htpasswd?: string;
 }
 
 // yaml is loaded only when a config is rendered: a converged unit's hooks skip it.
@@ -33,7 +37,9 @@ export async function renderRegistryConfig(input: InstanceConfigInput): Promise<
       host: input.hostUrl,
       secret: input.httpSecret,
       headers: { 'X-Content-Type-Options': ['nosniff'] },
+      ...(input.tls ? { tls: { certificate: input.tls.certificate, key: input.tls.key, minimumtls: 'tls1.2' } } : {}),
     },
+    ...(input.htpasswd ? { auth: { htpasswd: { realm: 'offline-registry', path: input.htpasswd } } } : {}),
     health: { storagedriver: { enabled: true, interval: '10s', threshold: 3 } },
   };
   const { default: YAML } = await import('yaml');

@@ -27,8 +27,16 @@ export interface RegistryState {
   notes: string[];
 }
 
+export interface PublicSecurity {
+  tls?: { cert: string; key: string };
+  htpasswd?: string;
+  /** TLS material or htpasswd changed: the public instance must restart to read them. */
+  changed: boolean;
+}
+
 export interface ConvergeInput {
   settings: Settings;
+  security?: PublicSecurity;
   /** The host clients use (http-host, else the unit's ingress address). */
   publicHost: string;
   paths: UnitPaths;
@@ -51,7 +59,9 @@ export function registryFiles(paths: UnitPaths) {
   };
 }
 
-async function ensureInstalled(input: ConvergeInput): Promise<InstalledRegistry> {
+export { registryAccount } from './account.js';
+
+export async function ensureInstalled(input: Pick<ConvergeInput, 'paths' | 'runner' | 'packageResource' | 'onInstalling'>): Promise<InstalledRegistry> {
   const files = registryFiles(input.paths);
   const known = readJsonFile<InstalledRegistry | null>(files.installed, null);
   if (known && fs.existsSync(known.binary)) return known;
@@ -94,10 +104,12 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
   fs.mkdirSync(paths.configDir, { recursive: true, mode: 0o755 });
   const secret = httpSecret(files.httpSecret);
 
-  const publicUrl = `http://${formatHost(input.publicHost)}:${settings.port}`;
+  const security = input.security ?? { changed: false };
+  const scheme = security.tls ? 'https' : 'http';
+  const publicUrl = `${scheme}://${formatHost(input.publicHost)}:${settings.port}`;
   const writerUrl = `http://127.0.0.1:${settings.writerPort}`;
   const instances = {
-    public: { listen: listenAddress(settings.bindAddress, settings.port), hostUrl: publicUrl, probeUrl: `http://${formatHost(settings.bindAddress || '127.0.0.1')}:${settings.port}` },
+    public: { listen: listenAddress(settings.bindAddress, settings.port), hostUrl: publicUrl, probeUrl: `${scheme}://${formatHost(settings.bindAddress || '127.0.0.1')}:${settings.port}` },
     writer: { listen: listenAddress('127.0.0.1', settings.writerPort), hostUrl: writerUrl, probeUrl: writerUrl },
   };
 
@@ -106,7 +118,8 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
   let unitsChanged = false;
   const rendered = readJsonFile<Record<string, { inputs: string; file: string }>>(files.rendered, {});
   for (const role of ROLES) {
-    const inputs = { role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel };
+    const publicOnly = role === 'public' ? { tls: security.tls ? { certificate: security.tls.cert, key: security.tls.key } : undefined, htpasswd: security.htpasswd } : {};
+    const inputs = { role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel, ...publicOnly };
     const inputsHash = sha256(JSON.stringify(inputs));
     // A converged unit skips rendering (and loading yaml) when neither the inputs nor the file changed.
     if (rendered[role]?.inputs !== inputsHash || rendered[role]?.file !== fileHash(files.config(role))) {
@@ -121,6 +134,7 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
       unitsChanged = true;
     }
   }
+  if (security.changed) changed.public = true;
   if (unitsChanged) {
     await systemd.daemonReload();
     for (const role of ROLES) await systemd.enable(unitName(role));

@@ -24,7 +24,10 @@ export async function newUnit(): Promise<Simulator> {
   return Simulator.create({ charmDir: await packedCharmDir() });
 }
 
-/** A state for a fresh leader unit whose registry listens on free loopback ports only. */
+/**
+ * A state for a fresh leader unit whose registry listens on free loopback ports only, over plain
+ * HTTP unless the test asks for TLS (the TLS default is covered by tests/integration/security).
+ */
 export async function loopbackState(extra: State = {}): Promise<State> {
   const port = await freePort();
   let writerPort = await freePort();
@@ -33,7 +36,7 @@ export async function loopbackState(extra: State = {}): Promise<State> {
     leader: true,
     apt: { available: ['docker-registry', 'nodejs'] },
     ...extra,
-    config: { port, 'writer-port': writerPort, 'bind-address': '127.0.0.1', ...(extra.config ?? {}) },
+    config: { port, 'writer-port': writerPort, 'bind-address': '127.0.0.1', tls: false, ...(extra.config ?? {}) },
   };
 }
 
@@ -53,4 +56,9 @@ export const DEPLOY = ['install', 'leader-elected', 'config-changed', 'start'];
 
 export function portsOf(state: State): { port: number; writerPort: number } {
   return { port: Number(state.config!.port), writerPort: Number(state.config!['writer-port']) };
+}
+
+/** The active status message of a plain-HTTP test unit. */
+export function servingPlain(images: number, port: number): string {
+  return `Serving ${images} images at http://127.0.0.1:${port} (plain HTTP: the containerd relation needs tls=true)`;
 }

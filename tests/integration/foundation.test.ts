@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Simulator } from '../harness/index.js';
 import { DEPLOY, loopbackState, newUnit, portsOf, runAll } from './charm-under-test.js';
+import { servingPlain } from './charm-under-test.js';
 
 const sims: Simulator[] = [];
 async function unit() {
@@ -40,7 +41,7 @@ test('deploy brings up a read-only public registry and a loopback writer, and go
   const { port, writerPort } = portsOf(state);
   const out = await runAll(sim, [...DEPLOY, 'update-status'], state);
 
-  expect(out.unitStatus).toEqual({ status: 'active', message: `Serving 0 images at http://127.0.0.1:${port}` });
+  expect(out.unitStatus).toEqual({ status: 'active', message: servingPlain(0, port) });
   expect(out.statusHistory.map((s) => s.status)).toContain('maintenance');
   expect(out.openedPorts).toEqual([`${port}/tcp`]);
   expect(out.workloadVersion).toMatch(/^\d+\.\d+\.\d+/);
@@ -139,7 +140,7 @@ test('update-status restarts a registry instance that died, and says so', async 
   expect((await fetch(`http://127.0.0.1:${port}/v2/`)).status).toBe(200);
 
   const calm = await sim.run('update-status', out);
-  expect(calm.unitStatus.message).toBe(`Serving 0 images at http://127.0.0.1:${port}`);
+  expect(calm.unitStatus.message).toBe(servingPlain(0, port));
 });
 
 test('upgrade-charm keeps the registry data', async () => {

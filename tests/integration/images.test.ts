@@ -9,6 +9,7 @@ import type { RunOutput, Simulator, State } from '../harness/index.js';
 import { writeDockerSave } from '../support/archives.js';
 import { ctrPull, startContainerd } from '../support/containerd.js';
 import { DEPLOY, FIXTURES, loopbackState, newUnit, portsOf, runAll } from './charm-under-test.js';
+import { servingPlain } from './charm-under-test.js';
 
 const sims: Simulator[] = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'images-it-'));
@@ -41,7 +42,7 @@ async function deployWith(images: string | undefined, extra: State = {}): Promis
 
 withFixtures('deploying with a docker save bundle serves every image under its original name', async () => {
   const { out, port } = await deployWith(ggcr('test_bundle.tar'));
-  expect(out.unitStatus).toEqual({ status: 'active', message: `Serving 2 images at http://127.0.0.1:${port}` });
+  expect(out.unitStatus).toEqual({ status: 'active', message: servingPlain(2, port) });
   expect(out.statusHistory.some((s) => s.status === 'maintenance' && s.message.startsWith('Loading images'))).toBe(true);
   const one = skopeoInspect(port, 'library/test_image_1:latest');
   const two = skopeoInspect(port, 'library/test_image_2:latest');
@@ -65,7 +66,7 @@ withFixtures('an unchanged resource is not read again; a new resource revision (
 
 withFixtures('the load-images action reports per image, and a dry run pushes nothing', async () => {
   const { sim, out, port } = await deployWith(undefined);
-  expect(out.unitStatus.message).toBe(`Serving 0 images at http://127.0.0.1:${port}`);
+  expect(out.unitStatus.message).toBe(servingPlain(0, port));
 
   const dry = await sim.run({ action: 'load-images', params: { path: ggcr('test_link.tar'), 'dry-run': true } }, out);
   expect(dry.action?.status).toBe('completed');
@@ -129,7 +130,7 @@ test('bad input blocks with a message naming the file, and loses nothing already
   const empty = path.join(tmp, 'empty.tar');
   fs.writeFileSync(empty, '');
   const cleared = await runAll(sim, ['upgrade-charm'], { ...later, resources: { images: empty } });
-  expect(cleared.unitStatus).toEqual({ status: 'active', message: `Serving 1 images at http://127.0.0.1:${port}` });
+  expect(cleared.unitStatus).toEqual({ status: 'active', message: servingPlain(1, port) });
 });
 
 withFixtures('the legacy archive and a null manifest.json fail the action naming the problem', async () => {

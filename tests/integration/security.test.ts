@@ -1,0 +1,236 @@
+// TLS by default, operator material, basic auth and secrets hygiene, through the packed charm's
+// dispatch with the real registry, openssl and containerd.
+import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { RunOutput, Simulator, State } from '../harness/index.js';
+import { writeDockerSave } from '../support/archives.js';
+import { ctrPull, startContainerd } from '../support/containerd.js';
+import { httpsRequest } from '../support/https.js';
+import { DEPLOY, loopbackState, newUnit, portsOf, runAll } from './charm-under-test.js';
+
+const sims: Simulator[] = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'security-it-'));
+afterAll(async () => {
+  for (const sim of sims) await sim.cleanup();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+async function unit() {
+  const sim = await newUnit();
+  sims.push(sim);
+  return sim;
+}
+
+const PEERS = { id: 1, endpoint: 'registry-peers', remoteApp: 'offline-registry', remoteUnits: [] as string[] };
+
+/** A TLS unit (the default: no tls option set) with the peer relation, as a real deploy has it. */
+async function tlsState(extra: State = {}): Promise<State> {
+  const state = await loopbackState({ relations: [{ ...PEERS }], ...extra });
+  delete state.config!.tls;
+  return state;
+}
+
+function x509(pem: string) {
+  return new crypto.X509Certificate(pem);
+}
+
+async function credentials(sim: Simulator, state: RunOutput) {
+  const out = await sim.run({ action: 'get-credentials' }, state);
+  expect(out.action?.status).toBe('completed');
+  return out.action!.results as Record<string, string>;
+}
+
+function openssl(args: string[], input?: string): string {
+  return execFileSync('openssl', args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** A CA and a server cert for 127.0.0.1 made by the test itself (operator-supplied material). */
+function makeOperatorMaterial(dir: string, name: string) {
+  fs.mkdirSync(dir, { recursive: true });
+  const at = (f: string) => path.join(dir, f);
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('ca.key'), '-out', at('ca.crt'), '-days', '30', '-subj', `/CN=${name} CA`]);
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', `/CN=${name}`]);
+  fs.writeFileSync(at('ext.cnf'), `subjectAltName=IP:127.0.0.1,DNS:${name}\nextendedKeyUsage=serverAuth\n`);
+  openssl(['x509', '-req', '-in', at('server.csr'), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('server.crt'), '-days', '30', '-extfile', at('ext.cnf')]);
+  const b64 = (f: string) => fs.readFileSync(at(f)).toString('base64');
+  return { cert: b64('server.crt'), key: b64('server.key'), ca: b64('ca.crt'), caPem: fs.readFileSync(at('ca.crt'), 'utf8'), keyPem: fs.readFileSync(at('server.key'), 'utf8') };
+}
+
+test('by default the public registry serves TLS from a generated CA, for 127.0.0.1 and the tls-sans names', async () => {
+  const sim = await unit();
+  const state = await tlsState({ config: { 'tls-sans': 'registry.example 10.9.8.7' } });
+  const { port } = portsOf(state);
+  const out = await runAll(sim, [...DEPLOY, 'update-status'], state);
+  expect(out.unitStatus).toEqual({ status: 'active', message: `Serving 0 images at https://127.0.0.1:${port}` });
+
+  const creds = await credentials(sim, out);
+  expect(creds.url).toBe(`https://127.0.0.1:${port}`);
+  const ca = creds['ca-cert'];
+  expect(x509(ca).ca).toBe(true);
+  // The CA is kept in an application-owned Juju secret, and its certificate in the peer app data.
+  const caSecret = out.secrets.find((s) => s.label === 'offline-registry-ca');
+  expect(caSecret?.owner).toBe('application');
+  expect(caSecret?.revisions.at(-1)?.['ca-cert']).toBe(ca);
+  expect(out.relations[0].localAppData['ca-cert']).toBe(ca);
+
+  const byIp = await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca });
+  expect(byIp.status).toBe(200);
+  const byName = await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca, servername: 'registry.example' });
+  expect(byName.status).toBe(200);
+  await expect(httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca, servername: 'not-in-the-sans.example' })).rejects.toThrow(/altnames|Hostname\/IP does not match/);
+  await expect(httpsRequest(`https://127.0.0.1:${port}/v2/`, {})).rejects.toThrow(/self.signed|unable to verify|local issuer/);
+  expect(byIp.peerCert?.subjectaltname).toContain('IP Address:10.9.8.7');
+
+  const keyFile = path.join(sim.rootDir, 'etc/offline-registry/tls/server.key');
+  expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
+
+  // The SANs follow tls-sans; the CA stays.
+  const changed = await runAll(sim, ['config-changed'], { ...out, config: { ...out.config, 'tls-sans': 'other.example' } });
+  expect(changed.unitStatus.status).toBe('active');
+  expect((await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca, servername: 'other.example' })).status).toBe(200);
+  await expect(httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca, servername: 'registry.example' })).rejects.toThrow(/altnames|does not match/);
+
+  // A second unit of the app issues its own certificate from the same CA.
+  const second = await unit();
+  const secondState = await tlsState({
+    unitName: 'offline-registry/1',
+    leader: false,
+    secrets: changed.secrets,
+    relations: [{ ...PEERS, remoteUnits: ['offline-registry/0'], localAppData: changed.relations[0].localAppData }],
+  });
+  const secondOut = await runAll(second, DEPLOY, secondState);
+  expect(secondOut.unitStatus.status).toBe('active');
+  const secondPort = portsOf(secondState).port;
+  const secondServed = await httpsRequest(`https://127.0.0.1:${secondPort}/v2/`, { ca });
+  expect(secondServed.status).toBe(200);
+  const firstCert = fs.readFileSync(path.join(sim.rootDir, 'etc/offline-registry/tls/server.crt'), 'utf8');
+  const secondCert = fs.readFileSync(path.join(second.rootDir, 'etc/offline-registry/tls/server.crt'), 'utf8');
+  expect(x509(secondCert).fingerprint256).not.toBe(x509(firstCert).fingerprint256);
+  expect(x509(secondCert).verify(x509(ca).publicKey)).toBe(true);
+}, 90000);
+
+test('a non-leader waits for the leader CA instead of making its own', async () => {
+  const sim = await unit();
+  const out = await runAll(sim, DEPLOY, await tlsState({ unitName: 'offline-registry/1', leader: false }));
+  expect(out.unitStatus).toEqual({ status: 'waiting', message: 'waiting for the leader to create the registry CA' });
+  expect(out.secrets).toEqual([]);
+});
+
+test('operator-supplied cert/key/ca are served; a mismatched key blocks naming tls-key', async () => {
+  const sim = await unit();
+  const material = makeOperatorMaterial(path.join(tmp, 'operator'), 'registry.corp');
+  const state = await tlsState({ config: { 'tls-cert': material.cert, 'tls-key': material.key, 'tls-ca': material.ca } });
+  const { port } = portsOf(state);
+  const out = await runAll(sim, DEPLOY, state);
+  expect(out.unitStatus.status).toBe('active');
+  expect((await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca: material.caPem, servername: 'registry.corp' })).status).toBe(200);
+  expect(out.secrets).toEqual([]); // no CA made when the operator brings one
+
+  const other = makeOperatorMaterial(path.join(tmp, 'other'), 'other.corp');
+  const bad = await sim.run('config-changed', { ...out, config: { ...out.config, 'tls-key': other.key } });
+  expect(bad.exitCode).toBe(0);
+  expect(bad.unitStatus.status).toBe('blocked');
+  expect(bad.unitStatus.message).toMatch(/^tls-key does not match tls-cert/);
+  // The registry keeps serving the material it had.
+  expect((await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca: material.caPem, servername: 'registry.corp' })).status).toBe(200);
+});
+
+test.each([
+  ['auth-basic-password', 'pa"ss', /auth-basic-password must not contain " or \\/],
+  ['auth-basic-password', 'back\\slash', /auth-basic-password must not contain " or \\/],
+  ['auth-basic-user', 'a:b', /auth-basic-user must not contain ":"/],
+])('auth with a bad %s blocks with a clear message that never echoes it', async (option, value, message) => {
+  const sim = await unit();
+  const out = await sim.run('config-changed', await loopbackState({ config: { auth: true, [option]: value } }));
+  expect(out.unitStatus.status).toBe('blocked');
+  expect(out.unitStatus.message).toMatch(message);
+  if (option === 'auth-basic-password') expect(out.unitStatus.message).not.toContain(value);
+});
+
+test('with auth on, containerd pulls over HTTPS with credentials and not without; client certs are not required; no secret leaks', async () => {
+  const sim = await unit();
+  const state = await tlsState({ config: { auth: true } });
+  const { port } = portsOf(state);
+  const archive = path.join(tmp, 'busybox.tar');
+  await writeBusyboxArchive(archive);
+  const deployed = await runAll(sim, DEPLOY, { ...state, resources: { images: archive } });
+  expect(deployed.unitStatus.message).toBe(`Serving 1 images at https://127.0.0.1:${port}`);
+  const creds = await credentials(sim, deployed);
+  expect(creds.username).toBe('offline-registry');
+  expect(creds.password).toMatch(/^[A-Za-z0-9_-]{24,}$/);
+  const ca = creds['ca-cert'];
+  const auth = { user: creds.username, password: creds.password };
+
+  expect((await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca })).status).toBe(401);
+  expect((await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca, auth })).status).toBe(200);
+  // containerd presents the node's own certificate as a client certificate: it must not matter.
+  const stranger = makeOperatorMaterial(path.join(tmp, 'stranger'), 'kubelet.node');
+  const withClientCert = await httpsRequest(`https://127.0.0.1:${port}/v2/cdk/test/busybox/manifests/1.35`, {
+    ca,
+    auth,
+    cert: Buffer.from(stranger.cert, 'base64').toString(),
+    key: stranger.keyPem,
+    headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+  });
+  expect(withClientCert.status).toBe(200);
+  // The writer stays on loopback without auth, for the charm only.
+  expect((await fetch(`http://127.0.0.1:${portsOf(state).writerPort}/v2/`)).status).toBe(200);
+
+  const hostsDir = path.join(tmp, 'certs.d');
+  const caFile = path.join(tmp, 'registry-ca.crt');
+  fs.writeFileSync(caFile, ca);
+  fs.mkdirSync(path.join(hostsDir, 'rocks.canonical.com:443'), { recursive: true });
+  fs.writeFileSync(
+    path.join(hostsDir, 'rocks.canonical.com:443/hosts.toml'),
+    `server = "https://rocks.canonical.com:443"\n[host."https://127.0.0.1:${port}"]\n  capabilities = ["pull", "resolve"]\n  ca = "${caFile}"\n`,
+  );
+  const containerd = await startContainerd({ requireCri: false });
+  try {
+    const anonymous = await ctrPull(containerd, 'rocks.canonical.com:443/cdk/test/busybox:1.35', { hostsDir, timeoutMs: 20000 });
+    expect(anonymous.ok).toBe(false);
+    expect(anonymous.output).toMatch(/401|unauthorized/i);
+    const pulled = await ctrPull(containerd, 'rocks.canonical.com:443/cdk/test/busybox:1.35', { hostsDir, user: `${auth.user}:${auth.password}` });
+    expect(pulled.ok).toBe(true);
+  } finally {
+    await containerd.stop();
+  }
+
+  // Everything the charm said, during the whole run, never contains a secret.
+  const secrets = [creds.password, fs.readFileSync(path.join(sim.rootDir, 'etc/offline-registry/tls/server.key'), 'utf8').trim(), deployed.secrets.find((s) => s.label === 'offline-registry-ca')!.revisions[0]['ca-key'].trim()];
+  const said = [
+    ...deployed.logs.map((l) => l.message),
+    ...deployed.statusHistory.map((s) => s.message),
+    deployed.stdout,
+    deployed.stderr,
+    ...sim.unitLog('offline-registry-public').split('\n'),
+  ].join('\n');
+  for (const secret of secrets) {
+    expect(secret.length).toBeGreaterThan(20);
+    expect(said).not.toContain(secret);
+    // PEM bodies could leak line by line too.
+    for (const line of secret.split('\n').filter((l) => l.length > 40)) expect(said).not.toContain(line);
+  }
+  for (const file of ['etc/offline-registry/tls/server.key', 'etc/offline-registry/htpasswd', 'etc/offline-registry/auth-password', 'etc/offline-registry/public.yml', 'etc/offline-registry/http-secret']) {
+    expect({ file, mode: (fs.statSync(path.join(sim.rootDir, file)).mode & 0o777).toString(8) }).toEqual({ file, mode: '600' });
+  }
+}, 120000);
+
+/** A docker save archive of rocks.canonical.com:443/cdk/test/busybox:1.35 with a real rootfs layer. */
+async function writeBusyboxArchive(file: string): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(tmp, 'busybox-'));
+  fs.mkdirSync(path.join(dir, 'rootfs/bin'), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(dir, 'rootfs/bin/busybox'));
+  execFileSync('tar', ['-C', path.join(dir, 'rootfs'), '-cf', path.join(dir, 'layer.tar'), 'bin']);
+  const layer = fs.readFileSync(path.join(dir, 'layer.tar'));
+  const diffId = `sha256:${crypto.createHash('sha256').update(layer).digest('hex')}`;
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] } }));
+  const configName = `${crypto.createHash('sha256').update(config).digest('hex')}.json`;
+  fs.mkdirSync(path.join(dir, 'save/l1'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'save/l1/layer.tar'), layer);
+  fs.writeFileSync(path.join(dir, 'save', configName), config);
+  fs.writeFileSync(path.join(dir, 'save/manifest.json'), JSON.stringify([{ Config: configName, RepoTags: ['rocks.canonical.com:443/cdk/test/busybox:1.35'], Layers: ['l1/layer.tar'] }]));
+  execFileSync('tar', ['-C', path.join(dir, 'save'), '-cf', file, 'manifest.json', configName, 'l1/layer.tar']);
+}
+void writeDockerSave;
