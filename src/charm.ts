@@ -16,7 +16,9 @@ import {
   statusSet,
 } from './juju/index.js';
 import { readJsonFile, writeJsonFile } from './localstate.js';
+import { publishRegistryRelations } from './relations/index.js';
 import {
+  catalogHosts,
   fileFingerprint,
   formatBytes,
   loadFailures,
@@ -161,13 +163,21 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     published.workloadVersion = registry.version;
   }
   writeJsonFile(publishedFile, published, 0o644);
-  writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc: `${formatHost(publicHost)}:${settings.port}` }, 0o644);
+  writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc: `${formatHost(publicHost)}:${settings.port}`, tls: settings.tls }, 0o644);
 
   if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
     await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
   }
 
-  const images = Object.keys(readCatalog(paths)).length;
+  const catalog = readCatalog(paths);
+  const images = Object.keys(catalog).length;
+  const netloc = `${formatHost(publicHost)}:${settings.port}`;
+  await publishRegistryRelations(
+    runner,
+    { netloc, tls: Boolean(security.tls), caPem: security.tls?.caPem, auth: security.auth ? { user: security.auth.user, password: security.auth.password } : undefined },
+    catalogHosts(catalog),
+    ctx.relationEvent === 'broken' && ctx.relation?.endpoint === ENDPOINT ? ctx.relation.id : undefined,
+  );
   const loadRecord = readResourceLoad(paths);
   if (loadRecord && !loadRecord.ok) return setStatus({ name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' });
   const notes = [...registry.notes, ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true'])];

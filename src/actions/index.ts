@@ -1,6 +1,7 @@
 // Actions: each one a thin handler over the same building blocks as the reconcile.
 import { actionFail } from '../juju/index.js';
 import type { CharmDeps } from '../charm.js';
+import { containerdConfigAction } from './containerd-config.js';
 import { getCredentialsAction } from './get-credentials.js';
 import { loadImagesAction } from './load-images.js';
 
@@ -9,6 +10,7 @@ type ActionHandler = (deps: CharmDeps) => Promise<void>;
 const ACTIONS: Record<string, ActionHandler> = {
   'load-images': loadImagesAction,
   'get-credentials': getCredentialsAction,
+  'containerd-config': containerdConfigAction,
 };
 
 export async function runAction(deps: CharmDeps): Promise<void> {
