@@ -3,7 +3,8 @@
 // our loader (bundled like the charm, in its own process, into a fresh registry) against
 // `skopeo copy` one image after another into another fresh registry, against the copy limit
 // (`cat | sha256sum` plus `cp` of the same bytes), a reload of the same input, and the loader's peak RSS.
-// BENCH_IMAGES_MB sets the data size (default 1000); BENCH_CPU_PROF=<dir> writes the loader's CPU profiles there.
+// BENCH_IMAGES_MB sets the data size (default 1000), BENCH_IMAGES_ROUNDS the rounds whose medians are shown (default 3);
+// BENCH_CPU_PROF=<dir> writes the loader's CPU profiles there.
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -144,18 +145,35 @@ async function servedTags(reg: TestRegistry): Promise<number> {
   return tags;
 }
 
+/** One round's wall-clock seconds for one input. */
+interface Sample {
+  ours: number;
+  oursBytes: number;
+  reload: number;
+  reloadBytes: number;
+  skopeo: number;
+  hash: number;
+  copy: number;
+  rssKiB: number;
+}
+
 interface Row {
   input: string;
   inputBytes: number;
-  ours: DriverResult & { wall: number };
-  reload: DriverResult & { wall: number };
-  skopeo: number;
-  limit: { hash: number; copy: number };
+  samples: Sample[];
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export async function benchImages(): Promise<void> {
   const totalMB = Number(process.env.BENCH_IMAGES_MB ?? 1000);
   if (!Number.isFinite(totalMB) || totalMB <= 0) throw new Error(`BENCH_IMAGES_MB=${process.env.BENCH_IMAGES_MB} is not a positive number of megabytes: unset it or give e.g. 100`);
+  const rounds = Number(process.env.BENCH_IMAGES_ROUNDS ?? 3);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_IMAGES_ROUNDS=${process.env.BENCH_IMAGES_ROUNDS} is not a whole number >= 1: unset it or give e.g. 1`);
   const cpuProfDir = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
   // Generous bounds: 20 MB/s for any one step, never under two minutes.
   const boundMs = Math.max(120_000, (totalMB / 20) * 1000);
@@ -200,48 +218,61 @@ export async function benchImages(): Promise<void> {
       if (tags !== IMAGE_COUNT) throw new Error(`${what}: the registry serves ${tags} tags after the load, expected ${IMAGE_COUNT}`);
     };
 
-    const rows: Row[] = [];
     const inputs = [
       { input: 'docker-save', files: [archive], source: archive, skopeoRef: (ref: string) => `docker-archive:${archive}:${ref}` },
       { input: 'OCI layout', files: blobFiles, source: layout, skopeoRef: (ref: string) => `oci:${layout}:${ref}` },
     ];
-    for (const { input, files, source, skopeoRef } of inputs) {
-      const slug = input.replace(/\W+/g, '-').toLowerCase();
-      const inputBytes = files.reduce((sum, f) => sum + fs.statSync(f).size, 0);
+    const rows: Row[] = inputs.map(({ input, files }) => ({ input, inputBytes: files.reduce((sum, f) => sum + fs.statSync(f).size, 0), samples: [] }));
+    // Rounds interleave the inputs; medians over rounds damp the noise of a shared disk and CPU.
+    for (let round = 1; round <= rounds; round++) {
+      for (const [i, { input, files, source, skopeoRef }] of inputs.entries()) {
+        const slug = `${input.replace(/\W+/g, '-').toLowerCase()}-${round}`;
 
-      // Copy limit first: it also leaves the input in the page cache for everyone after it.
-      await settle();
-      const hash = await timed('sh', ['-c', 'cat "$@" | sha256sum', 'sh', ...files], boundMs);
-      const copyDir = fs.mkdtempSync(path.join(work, 'copy-'));
-      await settle();
-      const copy = await timed('cp', ['--reflink=never', ...files, copyDir], boundMs);
-      fs.rmSync(copyDir, { recursive: true, force: true });
+        // Copy limit first: it also leaves the input in the page cache for everyone after it.
+        await settle();
+        const hash = await timed('sh', ['-c', 'cat "$@" | sha256sum', 'sh', ...files], boundMs);
+        const copyDir = fs.mkdtempSync(path.join(work, 'copy-'));
+        await settle();
+        const copy = await timed('cp', ['--reflink=never', ...files, copyDir], boundMs);
+        fs.rmSync(copyDir, { recursive: true, force: true });
 
-      const ours = await freshRegistry();
-      const root = fs.mkdtempSync(path.join(work, 'unit-'));
-      await settle();
-      const first = await load(ours, root, [source], `${slug}-first`);
-      if (first.loaded !== IMAGE_COUNT) throw new Error(`${input}: our loader pushed ${first.loaded} images, expected ${IMAGE_COUNT}`);
-      await check(ours, `${input} (ours)`);
-      await settle();
-      const reload = await load(ours, root, [source], `${slug}-reload`);
-      if (reload.present !== IMAGE_COUNT) throw new Error(`${input}: the reload found ${reload.present} images present, expected ${IMAGE_COUNT}`);
-      await stopRegistry(ours);
+        const ours = await freshRegistry();
+        const root = fs.mkdtempSync(path.join(work, 'unit-'));
+        await settle();
+        const first = await load(ours, root, [source], `${slug}-first`);
+        if (first.loaded !== IMAGE_COUNT) throw new Error(`${input}: our loader pushed ${first.loaded} images, expected ${IMAGE_COUNT}`);
+        await check(ours, `${input} (ours)`);
+        await settle();
+        const reload = await load(ours, root, [source], `${slug}-reload`);
+        if (reload.present !== IMAGE_COUNT) throw new Error(`${input}: the reload found ${reload.present} images present, expected ${IMAGE_COUNT}`);
+        await stopRegistry(ours);
+        fs.rmSync(root, { recursive: true, force: true });
 
-      const theirs = await freshRegistry();
-      await settle();
-      const skopeoStart = process.hrtime.bigint();
-      for (const ref of refs) {
-        await timed('skopeo', ['--insecure-policy', 'copy', '--quiet', '--dest-tls-verify=false', skopeoRef(ref), `docker://${theirs.host}/${registryPath(parseReference(ref))}`], boundMs);
+        const theirs = await freshRegistry();
+        await settle();
+        const skopeoStart = process.hrtime.bigint();
+        for (const ref of refs) {
+          await timed('skopeo', ['--insecure-policy', 'copy', '--quiet', '--dest-tls-verify=false', skopeoRef(ref), `docker://${theirs.host}/${registryPath(parseReference(ref))}`], boundMs);
+        }
+        const skopeo = Number(process.hrtime.bigint() - skopeoStart) / 1e9;
+        await check(theirs, `${input} (skopeo)`);
+        await stopRegistry(theirs);
+
+        rows[i].samples.push({
+          ours: first.wall,
+          oursBytes: first.bytesPushed,
+          reload: reload.wall,
+          reloadBytes: reload.bytesPushed,
+          skopeo,
+          hash: hash.seconds,
+          copy: copy.seconds,
+          rssKiB: Math.max(first.maxRssKiB, reload.maxRssKiB),
+        });
       }
-      const skopeo = Number(process.hrtime.bigint() - skopeoStart) / 1e9;
-      await check(theirs, `${input} (skopeo)`);
-      await stopRegistry(theirs);
-
-      rows.push({ input, inputBytes, ours: first, reload, skopeo, limit: { hash: hash.seconds, copy: copy.seconds } });
     }
 
     printTable(rows);
+    console.log(`medians of ${rounds} rounds (BENCH_IMAGES_ROUNDS), [min-max]; limit s = median hash + median copy`);
     console.log('ours: wall time of the bundled loader process (node start included) into a fresh registry, 20 images from one source; reload: the same source again into the same registry and unit state');
     console.log('skopeo: `skopeo copy docker-archive:...|oci:... docker://...` per image, one after another, into a fresh registry; skopeo gzips uncompressed layers when pushing to a registry (its default), ours pushes them as they are');
     console.log('copy limit: `cat <input> | sha256sum` then `cp <input>` (layout: its blobs) on the same disk, page cache warm; `sync` (untimed) before every timed step');
@@ -257,21 +288,27 @@ function printTable(rows: Row[]): void {
   const header = ['input', 'MB', 'ours s', 'MB/s', 'skopeo s', 'skopeo/ours', 'limit s', 'limit/ours', 'reload s', 'reload/first', 'peak RSS MiB'];
   const goals = ['', '', '', '', '', `>= ${GOALS.vsSkopeo}x`, '', `>= ${GOALS.ofLimit * 100}%`, '', `<= ${GOALS.reload * 100}%`, `<= ${GOALS.rssMiB}`];
   const lines = rows.map((r) => {
-    const limit = r.limit.hash + r.limit.copy;
-    const speedup = r.skopeo / r.ours.wall;
-    const ofLimit = limit / r.ours.wall;
-    const reload = r.reload.wall / r.ours.wall;
-    const rss = Math.max(r.ours.maxRssKiB, r.reload.maxRssKiB) / 1024;
+    const m = (key: keyof Sample) => median(r.samples.map((s) => s[key]));
+    const spread = (key: keyof Sample) => {
+      const v = r.samples.map((s) => s[key]);
+      return v.length > 1 ? ` [${Math.min(...v).toFixed(2)}-${Math.max(...v).toFixed(2)}]` : '';
+    };
+    const ours = m('ours');
+    const limit = m('hash') + m('copy');
+    const speedup = m('skopeo') / ours;
+    const ofLimit = limit / ours;
+    const reload = m('reload') / ours;
+    const rss = Math.max(...r.samples.map((s) => s.rssKiB)) / 1024;
     return [
       r.input,
       (r.inputBytes / MB).toFixed(0),
-      r.ours.wall.toFixed(2),
-      (r.ours.bytesPushed / MB / r.ours.wall).toFixed(0),
-      r.skopeo.toFixed(2),
+      `${ours.toFixed(2)}${spread('ours')}`,
+      (m('oursBytes') / MB / ours).toFixed(0),
+      `${m('skopeo').toFixed(2)}${spread('skopeo')}`,
       `${speedup.toFixed(2)}x ${verdict(speedup >= GOALS.vsSkopeo)}`,
-      `${limit.toFixed(2)} (${r.limit.hash.toFixed(2)}+${r.limit.copy.toFixed(2)})`,
+      `${limit.toFixed(2)} (${m('hash').toFixed(2)}+${m('copy').toFixed(2)})`,
       `${(ofLimit * 100).toFixed(0)}% ${verdict(ofLimit >= GOALS.ofLimit)}`,
-      `${r.reload.wall.toFixed(2)} (${r.reload.bytesPushed} B)`,
+      `${m('reload').toFixed(2)}${spread('reload')} ${Math.max(...r.samples.map((s) => s.reloadBytes))} B`,
       `${(reload * 100).toFixed(1)}% ${verdict(reload <= GOALS.reload)}`,
       `${rss.toFixed(0)} ${verdict(rss <= GOALS.rssMiB)}`,
     ];
