@@ -19,6 +19,9 @@ import { readJsonFile, writeJsonFile } from './localstate.js';
 import { publishRegistryRelations } from './relations/index.js';
 import {
   catalogHosts,
+  filesystemFill,
+  noSpaceProblem,
+  readUsage,
   fileFingerprint,
   formatBytes,
   loadFailures,
@@ -60,6 +63,8 @@ const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER})-relation-(created|joine
 
 // `juju attach-resource` fires upgrade-charm; install and config-changed (auto-load turned on) too.
 const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
+// update-status warns (still active) above this fill of the data filesystem.
+const DISK_WARNING = 0.9;
 // Hooks in which the machine's FQDN is looked up again (a process); others reuse the last answer.
 const HOST_INFO_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed', 'start']);
 
@@ -180,9 +185,15 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   );
   const loadRecord = readResourceLoad(paths);
   if (loadRecord && !loadRecord.ok) return setStatus({ name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' });
-  const notes = [...registry.notes, ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true'])];
+  const fill = filesystemFill(registry.dataDir);
+  const notes = [
+    ...registry.notes,
+    ...(fill !== null && fill > DISK_WARNING ? [`data filesystem ${Math.round(fill * 100)}% full`] : []),
+    ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true']),
+  ];
   const suffix = notes.length ? ` (${notes.join('; ')})` : '';
-  return setStatus({ name: 'active', message: `Serving ${images} images at ${registry.publicUrl}${suffix}` });
+  const served = formatBytes(readUsage(paths).bytes);
+  return setStatus({ name: 'active', message: `Serving ${images} images (${served}) at ${registry.publicUrl}${suffix}` });
 }
 
 /** Loads the images resource unless this exact file already loaded successfully (a stat decides). */
@@ -223,9 +234,14 @@ async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompres
   writeResourceLoad(paths, {
     fingerprint,
     ok: failures.length === 0,
-    problem: failures.length ? `images resource ${name}: ${counts.failed} failed (${failures[0]}${failures.length > 1 ? '; ...' : ''}); run the load-images action for details` : undefined,
+    problem: failures.length
+      ? (noSpaceProblem(failures, paths) ??
+        `images resource ${name}: ${counts.failed} failed (${truncate(failures[0], 300)}${failures.length > 1 ? '; ...' : ''}); run the load-images action for details`)
+      : undefined,
   });
 }
+
+const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 3)}...` : text);
 
 const formatHost = (host: string) => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
 

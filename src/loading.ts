@@ -19,7 +19,40 @@ export interface ResourceLoadRecord {
 const files = (paths: UnitPaths) => ({
   catalog: path.join(paths.stateDir, 'catalog.json'),
   resourceLoad: path.join(paths.stateDir, 'images-resource.json'),
+  usage: path.join(paths.stateDir, 'usage.json'),
 });
+
+export interface Usage { blobs: number; bytes: number }
+
+/** Bytes the registry's blobs take, as last counted (after a load, a removal or a collection). */
+export function readUsage(paths: UnitPaths): Usage {
+  return readJsonFile<Usage>(files(paths).usage, { blobs: 0, bytes: 0 });
+}
+
+export async function refreshUsage(paths: UnitPaths): Promise<Usage> {
+  const { blobUsage } = await import('./day2/gc.js');
+  const usage = await blobUsage(paths.defaultDataDir);
+  writeJsonFile(files(paths).usage, usage, 0o644);
+  return usage;
+}
+
+/** The registry refused a write for lack of disk: say what to do rather than show the raw error. */
+export function noSpaceProblem(failures: string[], paths: UnitPaths): string | null {
+  return failures.some((f) => /no space left|ENOSPC|disk quota/i.test(f))
+    ? `no space left on the registry data filesystem (${paths.defaultDataDir}): free space (remove-images, garbage-collect) or attach larger registry-data storage, then load again`
+    : null;
+}
+
+/** How full the filesystem holding `dir` is, 0..1; null when it cannot be told. */
+export function filesystemFill(dir: string): number | null {
+  try {
+    const stat = fs.statfsSync(dir);
+    const total = stat.blocks * stat.bsize;
+    return total > 0 ? 1 - (stat.bavail * stat.bsize) / total : null;
+  } catch {
+    return null;
+  }
+}
 
 export function readCatalog(paths: UnitPaths): Catalog {
   return readJsonFile<Catalog>(files(paths).catalog, {});
@@ -79,7 +112,10 @@ export async function loadIntoRegistry(request: LoadRequest): Promise<LoadReport
       onProgress: request.onProgress,
       workDir,
     });
-    if (!request.dryRun) writeCatalog(request.paths, report.catalog);
+    if (!request.dryRun) {
+      writeCatalog(request.paths, report.catalog);
+      await refreshUsage(request.paths);
+    }
     return report;
   } finally {
     registry.close();

@@ -2,6 +2,7 @@
 import { actionFail } from '../juju/index.js';
 import type { CharmDeps } from '../charm.js';
 import { containerdConfigAction } from './containerd-config.js';
+import { auditClusterAction, checkImagesAction, garbageCollectAction, listImagesAction, removeImagesAction } from './day2.js';
 import { getCredentialsAction } from './get-credentials.js';
 import { loadImagesAction } from './load-images.js';
 
@@ -11,6 +12,11 @@ const ACTIONS: Record<string, ActionHandler> = {
   'load-images': loadImagesAction,
   'get-credentials': getCredentialsAction,
   'containerd-config': containerdConfigAction,
+  'list-images': listImagesAction,
+  'remove-images': removeImagesAction,
+  'garbage-collect': garbageCollectAction,
+  'check-images': checkImagesAction,
+  'audit-cluster': auditClusterAction,
 };
 
 export async function runAction(deps: CharmDeps): Promise<void> {

@@ -2,7 +2,7 @@
 // action-log and a summary in the results.
 import { type CharmDeps, reconcile } from '../charm.js';
 import { actionFail, actionGet, actionLog, actionSet, configGet, resourceGet } from '../juju/index.js';
-import { fileFingerprint, formatBytes, loadFailures, loadIntoRegistry, summary, writeResourceLoad } from '../loading.js';
+import { fileFingerprint, formatBytes, loadFailures, loadIntoRegistry, noSpaceProblem, summary, writeResourceLoad } from '../loading.js';
 import { probe } from '../registry/health.js';
 import { parseSettings } from '../settings.js';
 
@@ -73,12 +73,14 @@ export async function loadImagesAction(deps: CharmDeps): Promise<void> {
       writeResourceLoad(paths, {
         fingerprint: fileFingerprint(source)!,
         ok: failures.length === 0,
-        problem: failures.length ? `images resource: ${counts.failed} failed (${failures[0]}); run the load-images action for details` : undefined,
+        problem: failures.length ? (noSpaceProblem(failures, paths) ?? `images resource: ${counts.failed} failed (${failures[0]}); run the load-images action for details`) : undefined,
       });
     }
     // New images and upstream hosts change the status and what the relation publishes.
     await reconcile(deps, { autoLoad: false });
   }
+  const noSpace = noSpaceProblem(failures, paths);
+  if (noSpace) return actionFail(runner, noSpace);
   if (failures.length) {
     await actionFail(runner, `${counts.failed} of ${report.images.length + report.errors.length} failed to load: ${failures[0]}${failures.length > 1 ? ` (and ${failures.length - 1} more: see the results)` : ''}`);
   }

@@ -1,7 +1,6 @@
 // audit-cluster: which images the cluster's workloads use, whether this registry can serve each one, and
-// which pods are stuck pulling. Reads the API through ./kube.ts (see there why not @kubernetes/client-node).
-// The kubeconfig and its credentials never appear in errors or logs.
-import { KubeApiError, listAll, parseKubeconfig } from './kube.js';
+// which pods are stuck pulling. Reads the API through @kubernetes/client-node in ./kube-client.ts, loaded
+// only here. The kubeconfig and its credentials never appear in errors or logs.
 import { findServed, hostSet, indexServed, otherTags, sameHost, tryParse, type Served } from './served.js';
 
 /** The fields of a pod spec the audit reads (client-node models and raw API JSON both fit). */
@@ -156,57 +155,30 @@ export function auditWorkloads(w: Workloads, served: Served, mirroredHosts: read
   return { images, pulling: pullingContainers(w.pods) };
 }
 
-function describeFailure(err: unknown, server: string, what: string): Error {
-  if (err instanceof KubeApiError && err.status !== undefined) {
-    const hint =
-      err.status === 401 ? 'the kubeconfig credentials were refused' : err.status === 403 ? 'the kubeconfig user may not list them cluster-wide' : 'check the cluster';
-    return new Error(`the Kubernetes API server at ${server} answered ${err.message} to list ${what}: ${hint}`);
+type KubeClient = typeof import('./kube-client.js');
+
+/**
+ * The client-node half of the audit. From the hook bundle it is the sibling bundle dist/kube.mjs, so
+ * hooks never parse client-node; from TypeScript (tests, ts-node) it is ./kube-client.ts. The specifiers
+ * are variables so esbuild leaves both imports alone instead of inlining client-node into charm.mjs.
+ */
+export async function loadKubeClient(): Promise<KubeClient> {
+  const fromBundle = import.meta.url.endsWith('/dist/charm.mjs');
+  const specifier = fromBundle ? new URL('./kube.mjs', import.meta.url).href : './kube-client.js';
+  try {
+    return (await import(specifier)) as KubeClient;
+  } catch (err) {
+    if (fromBundle && (err as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND') {
+      throw new Error(`the Kubernetes client bundle ${new URL(specifier).pathname} is missing from the charm: rebuild and repack it (npm run pack)`);
+    }
+    throw err;
   }
-  const code = (err as NodeJS.ErrnoException)?.code ?? (err as Error)?.message ?? String(err);
-  const tlsHint = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(String(code)) ? "; check the kubeconfig's certificate-authority-data" : '';
-  return new Error(`cannot reach the Kubernetes API server at ${server} (${code}) listing ${what}; check the kubeconfig's server address and that the cluster is up${tlsHint}`);
 }
 
-const ENDPOINTS = {
-  pods: '/api/v1/pods',
-  deployments: '/apis/apps/v1/deployments',
-  daemonsets: '/apis/apps/v1/daemonsets',
-  statefulsets: '/apis/apps/v1/statefulsets',
-  jobs: '/apis/batch/v1/jobs',
-  cronjobs: '/apis/batch/v1/cronjobs',
-} as const;
-
-/** Lists every workload kind in all namespaces; bounded by timeoutMs as a whole. */
+/** Lists every workload kind in all namespaces through @kubernetes/client-node; bounded by timeoutMs as a whole. */
 export async function fetchWorkloads(kubeconfig: string, timeoutMs = 10_000): Promise<{ server: string; workloads: Workloads }> {
-  const target = parseKubeconfig(kubeconfig);
-  const server = target.server;
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
-  const list = async (what: keyof typeof ENDPOINTS) => {
-    try {
-      return await listAll(target, ENDPOINTS[what], controller.signal);
-    } catch (err) {
-      if (controller.signal.aborted) {
-        throw new Error(`the Kubernetes API server at ${server} did not answer within ${timeoutMs / 1000} s; check that the cluster is up and reachable from this unit`);
-      }
-      throw describeFailure(err, server, what);
-    }
-  };
-  try {
-    const [pods, deployments, daemonsets, statefulsets, jobs, cronjobs] = await Promise.all([
-      list('pods'),
-      list('deployments'),
-      list('daemonsets'),
-      list('statefulsets'),
-      list('jobs'),
-      list('cronjobs'),
-    ]);
-    return { server, workloads: { pods, deployments, daemonsets, statefulsets, jobs, cronjobs } as Workloads };
-  } finally {
-    clearTimeout(timer);
-    // The first failure ends the other lists too.
-    controller.abort();
-  }
+  const client = await loadKubeClient();
+  return client.fetchWorkloads(kubeconfig, timeoutMs);
 }
 
 export async function auditCluster(opts: AuditOptions): Promise<AuditResult> {

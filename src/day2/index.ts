@@ -5,5 +5,4 @@ export { planRemoval, removeImages, RemovalRefusedError, type RemovalItem, type 
 export { garbageCollect, blobUsage, type GcOptions, type GcResult, type Runner, type RunResult } from './gc.js';
 export { parseImageList, checkImages, type CheckResult, type PresentImage, type MissingImage, type OtherTagImage } from './check.js';
 export { auditCluster, auditWorkloads, fetchWorkloads, type AuditOptions, type AuditResult, type AuditedImage, type PullingContainer, type Workloads } from './audit.js';
-export { parseKubeconfig } from './kube.js';
 export { canonicalHost, sameHost, type Catalog, type CatalogEntry, type ImageRow, type Served } from './served.js';

@@ -58,7 +58,14 @@ export function portsOf(state: State): { port: number; writerPort: number } {
   return { port: Number(state.config!.port), writerPort: Number(state.config!['writer-port']) };
 }
 
-/** The active status message of a plain-HTTP test unit. */
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Matches the active status message of a test unit serving `images` images at `url`. */
+export function serving(images: number, url: string, note?: string): string {
+  return expect.stringMatching(new RegExp(`^Serving ${images} images \\(\\d+(\\.\\d)? [KMGT]?B\\) at ${escape(url)}${note ? ` \\(${escape(note)}\\)` : ''}$`));
+}
+
+/** Matches the active status message of a plain-HTTP test unit. */
 export function servingPlain(images: number, port: number): string {
-  return `Serving ${images} images at http://127.0.0.1:${port} (plain HTTP: the containerd relation needs tls=true)`;
+  return serving(images, `http://127.0.0.1:${port}`, 'plain HTTP: the containerd relation needs tls=true');
 }

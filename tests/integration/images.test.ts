@@ -66,7 +66,7 @@ withFixtures('an unchanged resource is not read again; a new resource revision (
 
 withFixtures('the load-images action reports per image, and a dry run pushes nothing', async () => {
   const { sim, out, port } = await deployWith(undefined);
-  expect(out.unitStatus.message).toBe(servingPlain(0, port));
+  expect(out.unitStatus.message).toEqual(servingPlain(0, port));
 
   const dry = await sim.run({ action: 'load-images', params: { path: ggcr('test_link.tar'), 'dry-run': true } }, out);
   expect(dry.action?.status).toBe('completed');

@@ -10,6 +10,7 @@ import { writeDockerSave } from '../support/archives.js';
 import { ctrPull, startContainerd } from '../support/containerd.js';
 import { httpsRequest } from '../support/https.js';
 import { DEPLOY, loopbackState, newUnit, portsOf, runAll } from './charm-under-test.js';
+import { serving } from './charm-under-test.js';
 
 const sims: Simulator[] = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'security-it-'));
@@ -63,7 +64,7 @@ test('by default the public registry serves TLS from a generated CA, for 127.0.0
   const state = await tlsState({ config: { 'tls-sans': 'registry.example 10.9.8.7' } });
   const { port } = portsOf(state);
   const out = await runAll(sim, [...DEPLOY, 'update-status'], state);
-  expect(out.unitStatus).toEqual({ status: 'active', message: `Serving 0 images at https://127.0.0.1:${port}` });
+  expect(out.unitStatus).toEqual({ status: 'active', message: serving(0, `https://127.0.0.1:${port}`) });
 
   const creds = await credentials(sim, out);
   expect(creds.url).toBe(`https://127.0.0.1:${port}`);
@@ -156,7 +157,7 @@ test('with auth on, containerd pulls over HTTPS with credentials and not without
   const archive = path.join(tmp, 'busybox.tar');
   await writeBusyboxArchive(archive);
   const deployed = await runAll(sim, DEPLOY, { ...state, resources: { images: archive } });
-  expect(deployed.unitStatus.message).toBe(`Serving 1 images at https://127.0.0.1:${port}`);
+  expect(deployed.unitStatus.message).toEqual(serving(1, `https://127.0.0.1:${port}`));
   const creds = await credentials(sim, deployed);
   expect(creds.username).toBe('offline-registry');
   expect(creds.password).toMatch(/^[A-Za-z0-9_-]{24,}$/);
