@@ -14,7 +14,9 @@ const withNode = !args.has('--without-node');
 const nodeBinary = argv.includes('--node') ? path.resolve(argv[argv.indexOf('--node') + 1]) : process.execPath;
 const stageOnly = args.has('--stage-only');
 const out = path.resolve(process.env.CHARM_OUT ?? 'offline-registry.charm');
-const bundle = path.resolve('build/charm/dist/charm.mjs');
+const builtDist = path.resolve('build/charm/dist');
+// charm.mjs runs every hook; kube.mjs holds @kubernetes/client-node for audit-cluster alone.
+const bundles = ['charm.mjs', 'kube.mjs'];
 // CHARM_STAGE lets tests pack without touching the repo's build dir.
 const stage = path.resolve(process.env.CHARM_STAGE ?? 'build/charm');
 
@@ -56,12 +58,16 @@ function manifestYaml() {
   ].join('\n');
 }
 
-if (!fs.existsSync(bundle)) {
-  console.error('build/charm/dist/charm.mjs is missing: run npm run build first');
-  process.exit(1);
+for (const name of bundles) {
+  if (!fs.existsSync(path.join(builtDist, name))) {
+    console.error(`build/charm/dist/${name} is missing: run npm run build first`);
+    process.exit(1);
+  }
 }
 fs.mkdirSync(path.join(stage, 'dist'), { recursive: true });
-if (path.join(stage, 'dist/charm.mjs') !== bundle) fs.copyFileSync(bundle, path.join(stage, 'dist/charm.mjs'));
+for (const name of bundles) {
+  if (path.join(stage, 'dist', name) !== path.join(builtDist, name)) fs.copyFileSync(path.join(builtDist, name), path.join(stage, 'dist', name));
+}
 for (const file of ['metadata.yaml', 'config.yaml', 'actions.yaml', 'README.md', 'LICENSE', 'dispatch']) {
   fs.copyFileSync(file, path.join(stage, file));
 }
@@ -84,7 +90,7 @@ if (withNode) {
 if (stageOnly) process.exit(0);
 
 const zip = new yazl.ZipFile();
-const entries = ['metadata.yaml', 'config.yaml', 'actions.yaml', 'manifest.yaml', 'README.md', 'LICENSE', 'dist/charm.mjs', 'dispatch', ...(withNode ? ['runtime/node'] : [])];
+const entries = ['metadata.yaml', 'config.yaml', 'actions.yaml', 'manifest.yaml', 'README.md', 'LICENSE', ...bundles.map((name) => `dist/${name}`), 'dispatch', ...(withNode ? ['runtime/node'] : [])];
 for (const name of entries) {
   const mode = name === 'dispatch' || name === 'runtime/node' ? 0o100755 : 0o100644;
   zip.addFile(path.join(stage, name), name, { mode, mtime: new Date('2020-01-01T00:00:00Z') });

@@ -1,7 +1,7 @@
 // Reads the cluster's workloads through @kubernetes/client-node (pinned to 1.x: 2.x needs Node >= 22).
 // Built as its own bundle, dist/kube.mjs, loaded only by audit-cluster: client-node is ~3.5 MB that no
 // other hook should parse. The kubeconfig text and its credentials never appear in errors or logs.
-import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, type ConfigurationOptions, type PromiseConfigurationOptions, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, Observable, type ConfigurationOptions, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import YAML from 'yaml';
 import type { CronJobLike, PodLike, TemplatedLike, Workloads } from './audit.js';
 
@@ -125,21 +125,18 @@ export async function listAll<T>(what: string, page: (limit: number, cont?: stri
 
 /** Per-request options that tie every call to one AbortSignal. */
 function withSignal(signal: AbortSignal): ConfigurationOptions {
-  const options: PromiseConfigurationOptions = {
+  return {
     middleware: [
       {
-        pre: async (context: RequestContext) => {
+        pre: (context: RequestContext) => {
           context.setSignal(signal);
-          return context;
+          return new Observable(Promise.resolve(context));
         },
-        post: async (context: ResponseContext) => context,
+        post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
       },
     ],
     middlewareMergeStrategy: 'append',
   };
-  // The object-parameter API declares Observable middleware, but hands options to the promise API,
-  // which wraps each middleware as a promise one (wrapOptions in client-node's gen/configuration).
-  return options as unknown as ConfigurationOptions;
 }
 
 /** Lists every workload kind in all namespaces; bounded by timeoutMs as a whole. */

@@ -102,6 +102,7 @@ async function startFakeApi(): Promise<FakeApi> {
   };
 }
 
+/** client-node speaks plain HTTP (the fake API servers here) only with insecure-skip-tls-verify. */
 function kubeconfig(server: string, token = TOKEN): string {
   return [
     'apiVersion: v1',
@@ -110,6 +111,7 @@ function kubeconfig(server: string, token = TOKEN): string {
     '- name: ck8s',
     '  cluster:',
     `    server: ${server}`,
+    ...(server.startsWith('http:') ? ['    insecure-skip-tls-verify: true'] : []),
     'users:',
     '- name: admin',
     '  user:',
