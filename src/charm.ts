@@ -235,7 +235,7 @@ async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompres
     fingerprint,
     ok: failures.length === 0,
     problem: failures.length
-      ? (noSpaceProblem(failures, paths) ??
+      ? (noSpaceProblem(failures, paths, { sources: [resource!], bytesPushed: report.bytesPushed }) ??
         `images resource ${name}: ${counts.failed} failed (${truncate(failures[0], 300)}${failures.length > 1 ? '; ...' : ''}); run the load-images action for details`)
       : undefined,
   });

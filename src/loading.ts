@@ -36,11 +36,39 @@ export async function refreshUsage(paths: UnitPaths): Promise<Usage> {
   return usage;
 }
 
-/** The registry refused a write for lack of disk: say what to do rather than show the raw error. */
-export function noSpaceProblem(failures: string[], paths: UnitPaths): string | null {
-  return failures.some((f) => /no space left|ENOSPC|disk quota/i.test(f))
-    ? `no space left on the registry data filesystem (${paths.defaultDataDir}): free space (remove-images, garbage-collect) or attach larger registry-data storage, then load again`
-    : null;
+/**
+ * Whether a failed load ran out of disk. distribution answers a full disk with a bare 500
+ * ("unknown error (filesystem)"), so besides an explicit ENOSPC the test is arithmetic: the
+ * archives could not fit in what is free now (failed uploads are cancelled, freeing their bytes).
+ */
+export function noSpaceProblem(failures: string[], paths: UnitPaths, attempt?: { sources: string[]; bytesPushed: number }): string | null {
+  if (!failures.length) return null;
+  const explicit = failures.some((f) => /no space left|ENOSPC|disk quota/i.test(f));
+  const free = filesystemFree(paths.defaultDataDir);
+  const needed = attempt ? attempt.sources.reduce((n, s) => n + pathSize(s), 0) - attempt.bytesPushed : 0;
+  if (!explicit && !(free !== null && needed > free)) return null;
+  const detail = free !== null && needed > 0 ? `${formatBytes(free)} free, the images need up to ${formatBytes(needed)} more` : 'the disk is full';
+  return `no space left on the registry data filesystem (${paths.defaultDataDir}: ${detail}): free space (remove-images, garbage-collect) or attach larger registry-data storage, then load again`;
+}
+
+function filesystemFree(dir: string): number | null {
+  try {
+    const stat = fs.statfsSync(dir);
+    return stat.bavail * stat.bsize;
+  } catch {
+    return null;
+  }
+}
+
+/** Bytes of a file, or of every file under a directory. */
+function pathSize(target: string): number {
+  try {
+    const stat = fs.statSync(target);
+    if (!stat.isDirectory()) return stat.size;
+    return fs.readdirSync(target).reduce((n, name) => n + pathSize(path.join(target, name)), 0);
+  } catch {
+    return 0;
+  }
 }
 
 /** How full the filesystem holding `dir` is, 0..1; null when it cannot be told. */

@@ -73,13 +73,13 @@ export async function loadImagesAction(deps: CharmDeps): Promise<void> {
       writeResourceLoad(paths, {
         fingerprint: fileFingerprint(source)!,
         ok: failures.length === 0,
-        problem: failures.length ? (noSpaceProblem(failures, paths) ?? `images resource: ${counts.failed} failed (${failures[0]}); run the load-images action for details`) : undefined,
+        problem: failures.length ? (noSpaceProblem(failures, paths, { sources: [source], bytesPushed: report.bytesPushed }) ?? `images resource: ${counts.failed} failed (${failures[0]}); run the load-images action for details`) : undefined,
       });
     }
     // New images and upstream hosts change the status and what the relation publishes.
     await reconcile(deps, { autoLoad: false });
   }
-  const noSpace = noSpaceProblem(failures, paths);
+  const noSpace = noSpaceProblem(failures, paths, { sources: [source], bytesPushed: report.bytesPushed });
   if (noSpace) return actionFail(runner, noSpace);
   if (failures.length) {
     await actionFail(runner, `${counts.failed} of ${report.images.length + report.errors.length} failed to load: ${failures[0]}${failures.length > 1 ? ` (and ${failures.length - 1} more: see the results)` : ''}`);
