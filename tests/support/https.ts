@@ -13,12 +13,13 @@ export interface HttpsOptions {
 
 export function httpsRequest(url: string, opts: HttpsOptions = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string; peerCert?: { subjectaltname?: string } }> {
   return new Promise((resolve, reject) => {
-    const options: https.RequestOptions = { method: opts.method ?? 'GET', timeout: 10000, agent: false, headers: { ...(opts.headers ?? {}) } };
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const options: https.RequestOptions = { method: opts.method ?? 'GET', timeout: 10000, agent: false, headers };
     if (opts.ca) options.ca = opts.ca;
     if (opts.servername) options.servername = opts.servername;
     if (opts.cert) options.cert = opts.cert;
     if (opts.key) options.key = opts.key;
-    if (opts.auth) options.headers!.authorization = `Basic ${Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString('base64')}`;
+    if (opts.auth) headers.authorization = `Basic ${Buffer.from(`${opts.auth.user}:${opts.auth.password}`).toString('base64')}`;
     const req = https.request(
       url,
       options,
