@@ -2,6 +2,7 @@
 // Built as its own bundle, dist/kube.mjs, loaded only by audit-cluster: client-node is ~3.5 MB that no
 // other hook should parse. The kubeconfig text and its credentials never appear in errors or logs.
 import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, Observable, type ConfigurationOptions, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
+import fs from 'node:fs';
 import YAML from 'yaml';
 import type { CronJobLike, PodLike, TemplatedLike, Workloads } from './audit.js';
 
@@ -38,8 +39,8 @@ export function loadKubeconfig(text: string): { kc: KubeConfig; server: string }
     const code = (err as NodeJS.ErrnoException)?.code;
     const path = (err as NodeJS.ErrnoException)?.path;
     if (LOADER_FIELD_ERROR.test(message)) throw new Error(`the kubeconfig's ${message}: ${KUBECONFIG_SHAPE}`);
-    // token-file is read while loading; the error names the file, not its content.
-    if (code && path) throw new Error(`the kubeconfig names ${path}, which cannot be read (${code}); put the token inline`);
+    // client-node reads token-file while loading; the error names the file, not its content.
+    if (code && path) throw new Error(`the kubeconfig's token-file ${path} cannot be read (${code}); put the token inline`);
     const line = (err as { mark?: { line?: number } }).mark?.line;
     throw new Error(`the kubeconfig cannot be loaded${line !== undefined ? ` (line ${line + 1})` : ''}: ${KUBECONFIG_SHAPE}`);
   }
@@ -58,10 +59,6 @@ export function loadKubeconfig(text: string): { kc: KubeConfig; server: string }
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`the kubeconfig's server ${url.origin} is not http(s)`);
   const server = url.href.replace(/\/+$/, '');
-  if (url.protocol === 'http:' && !cluster.skipTLSVerify) {
-    // client-node refuses plain HTTP unless TLS checks are explicitly off.
-    throw new Error(`the kubeconfig's server ${server} is plain HTTP: use the API server's https URL (or set insecure-skip-tls-verify: true on the cluster)`);
-  }
   const user = kc.getCurrentUser();
   if (user?.exec || user?.authProvider) {
     throw new Error(
@@ -71,12 +68,47 @@ export function loadKubeconfig(text: string): { kc: KubeConfig; server: string }
   if (!!(user?.certData || user?.certFile) !== !!(user?.keyData || user?.keyFile)) {
     throw new Error("the kubeconfig's user has a client certificate without its key (or a key without its certificate)");
   }
-  if (user?.token && user.token !== user.token.trim()) {
-    // client-node sends a token-file's trailing newline, which no HTTP header may hold.
-    const users = kc.getUsers().map((u) => (u === user ? { ...u, token: u.token?.trim() } : u));
-    kc.loadFromOptions({ clusters: kc.getClusters(), contexts: kc.getContexts(), users, currentContext: contextName });
+  // client-node reads these files at each request, where a failure would look like an unreachable server.
+  const files: Array<[string | undefined, string]> = [
+    [cluster.caFile, 'cluster certificate-authority'],
+    [user?.certFile, 'user client-certificate'],
+    [user?.keyFile, 'user client-key'],
+  ];
+  for (const [file, field] of files) {
+    if (!file) continue;
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (err) {
+      throw new Error(`the kubeconfig's ${field} names ${file}, which cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); use ${field.split(' ')[1]}-data with the content inline`);
+    }
+  }
+  // Where client-node differs from kubectl: it refuses an http:// server unless insecure-skip-tls-verify
+  // is set (kubectl takes it as written; there is no TLS to verify), reads only `token-file` (kubectl
+  // writes `tokenFile`) and sends a token file's trailing newline, which no HTTP header may hold.
+  const plainHttp = url.protocol === 'http:' && !cluster.skipTLSVerify;
+  let token = user?.token ?? (user ? readTokenFile(doc, user.name) : undefined);
+  token = token?.trim();
+  if (plainHttp || token !== user?.token) {
+    kc.loadFromOptions({
+      clusters: kc.getClusters().map((c) => (c === cluster && plainHttp ? { ...c, skipTLSVerify: true } : c)),
+      contexts: kc.getContexts(),
+      users: kc.getUsers().map((u) => (u === user ? { ...u, token } : u)),
+      currentContext: contextName,
+    });
   }
   return { kc, server };
+}
+
+/** The token in the file a user's `tokenFile` names; errors name the file, never its content. */
+function readTokenFile(doc: Dict, userName: string): string | undefined {
+  const entry = Array.isArray(doc.users) ? doc.users.find((u) => isDict(u) && u.name === userName) : undefined;
+  const file = isDict(entry) && isDict(entry.user) ? entry.user.tokenFile : undefined;
+  if (typeof file !== 'string' || !file) return undefined;
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`the kubeconfig's tokenFile ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); put the token inline`);
+  }
 }
 
 /** Renders a failed list call as a message naming the server and the fix, never the credentials. */

@@ -102,7 +102,6 @@ async function startFakeApi(): Promise<FakeApi> {
   };
 }
 
-/** client-node speaks plain HTTP (the fake API servers here) only with insecure-skip-tls-verify. */
 function kubeconfig(server: string, token = TOKEN): string {
   return [
     'apiVersion: v1',
@@ -111,7 +110,6 @@ function kubeconfig(server: string, token = TOKEN): string {
     '- name: ck8s',
     '  cluster:',
     `    server: ${server}`,
-    ...(server.startsWith('http:') ? ['    insecure-skip-tls-verify: true'] : []),
     'users:',
     '- name: admin',
     '  user:',
