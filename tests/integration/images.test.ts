@@ -91,6 +91,8 @@ test('load-images of a generated archive: progress in action-log, results, then 
     { tags: ['registry.k8s.io/pause:3.9'], layers: [{ seed: 'base', size: 2_000_000 }, { seed: 'pause', size: 100_000 }] },
     { tags: ['rocks.canonical.com:443/cdk/coredns/coredns:1.11.1'], layers: [{ seed: 'base', size: 2_000_000 }, { seed: 'coredns', size: 300_000 }] },
   ]);
+  const mtime = 1_700_000_000; // whole seconds, so the test can put it back exactly
+  fs.utimesSync(archive, mtime, mtime);
   const first = await sim.run({ action: 'load-images', params: { path: archive } }, out);
   expect(first.action?.status).toBe('completed');
   expect(first.action?.results).toMatchObject({ loaded: '2', failed: '0' });
@@ -102,6 +104,22 @@ test('load-images of a generated archive: progress in action-log, results, then 
 
   const reload = await sim.run({ action: 'load-images', params: { path: archive } }, first);
   expect(reload.action?.results).toMatchObject({ loaded: '0', present: '2', skipped: '2', 'bytes-pushed': '0', failed: '0' });
+
+  // An unchanged file (same inode, size, mtime) whose tags are all still served is not read at
+  // all: garbage of the same size with the old mtime restored still reloads as present.
+  const fd = fs.openSync(archive, 'r+');
+  fs.writeSync(fd, Buffer.alloc(4096, 0x41), 0, 4096, 0);
+  fs.closeSync(fd);
+  fs.utimesSync(archive, mtime, mtime);
+  const statOnly = await sim.run({ action: 'load-images', params: { path: archive } }, reload);
+  expect(statOnly.action?.results).toMatchObject({ present: '2', failed: '0', 'bytes-pushed': '0' });
+
+  // Once a tag is gone from the registry, the file is read again (and here found corrupt).
+  const removed = await sim.run({ action: 'remove-images', params: { images: 'registry.k8s.io/pause:3.9' } }, statOnly);
+  expect(removed.action?.status).toBe('completed');
+  const reread = await sim.run({ action: 'load-images', params: { path: archive } }, removed);
+  expect(reread.action?.status).toBe('failed');
+  expect(reread.action?.message).toContain('generated.tar');
 });
 
 test('bad input blocks with a message naming the file, and loses nothing already served', async () => {
