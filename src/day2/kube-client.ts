@@ -204,8 +204,8 @@ export async function fetchWorkloads(kubeconfig: string, timeoutMs = 10_000): Pr
     return { server, workloads: { pods, deployments, daemonsets, statefulsets, jobs, cronjobs } };
   } finally {
     clearTimeout(timer);
-    // Ends the other lists after the first failure, and frees responses client-node left unread (it
-    // does not read a 401's body), so no socket keeps the action process alive.
+    // Ends the other lists after the first failure (and any response client-node left unread: it does
+    // not read a 401's body), so no socket keeps the action process alive.
     controller.abort();
   }
 }
