@@ -2,7 +2,8 @@
 // its peak RSS apart from the benchmark's. Bundled with esbuild by bench/images.ts and run with node:
 //   node load-driver.mjs '{"sources":[...],"writerUrl":"http://127.0.0.1:PORT","root":"/tmp/..."}'
 // Prints one JSON line: seconds, bytesPushed, maxRssKiB, image counts, failures.
-import { loadFailures, loadIntoRegistry, summary } from '../src/loading.js';
+import { loadIntoRegistry } from '../src/loading.js';
+import { loadFailures, summary } from '../src/records.js';
 import { unitPaths } from '../src/registry/paths.js';
 import type { LayerCompression } from '../src/settings.js';
 

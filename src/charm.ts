@@ -1,6 +1,7 @@
 // One holistic reconcile per hook: read the world, compute what the unit should be, converge it,
 // set status. Every hook that can change the world runs the same reconcile, so running any hook
 // again changes nothing; hooks this charm does not know are no-ops.
+import path from 'node:path';
 import {
   type CommandRunner,
   type ConfigValue,
@@ -16,21 +17,20 @@ import {
   statusSet,
 } from './juju/index.js';
 import { readJsonFile, writeJsonFile } from './localstate.js';
-import { publishRegistryRelations } from './relations/index.js';
+import { ENDPOINT, publishRegistryRelations } from './relations/index.js';
 import {
   catalogHosts,
-  filesystemFill,
-  noSpaceProblem,
-  readUsage,
   fileFingerprint,
+  filesystemFill,
   formatBytes,
   loadFailures,
-  loadIntoRegistry,
+  noSpaceProblem,
   readCatalog,
   readResourceLoad,
+  readUsage,
   summary,
   writeResourceLoad,
-} from './loading.js';
+} from './records.js';
 import {
   InstallError,
   type UnitPaths,
@@ -40,13 +40,10 @@ import {
   removeRegistry,
   stopRegistry,
 } from './registry/index.js';
-import { SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
+import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
 import { SettingsError, parseSettings } from './settings.js';
-import path from 'node:path';
 
-export const ENDPOINT = 'docker-registry';
-export { PEER } from './security.js';
-import { PEER } from './security.js';
+export { ENDPOINT, PEER };
 
 const RECONCILING_HOOKS = new Set([
   'install',
@@ -213,6 +210,8 @@ async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompres
   await statusSet(runner, { name: 'maintenance', message: `Loading images from the images resource (${name})` });
   let lastStatusAt = Date.now();
   const progress: Promise<void>[] = [];
+  // The loader (tar streaming, the push client) is loaded only when there is something to load.
+  const { loadIntoRegistry } = await import('./loading.js');
   const report = await loadIntoRegistry({
     sources: [resource!],
     writerUrl,

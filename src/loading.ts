@@ -1,120 +1,13 @@
-// Loading image archives on the unit: where they come from (the images resource, a path given to
-// load-images), what was loaded (the catalog the relation's mirrors and list-images read), and
-// whether the resource changed since the last successful load (a stat, no read).
+// Loading image archives on the unit into the writer instance, recording what was loaded.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
-import { type Catalog, type ImageResult, type LoadReport, type ProgressEvent, loadImages } from './images/index.js';
+import { type ImageResult, type LoadReport, type ProgressEvent, loadImages } from './images/index.js';
 import { createRegistryClient, mapLimit } from './images/remote/index.js';
 import { readJsonFile, writeJsonFile } from './localstate.js';
+import { catalogHosts, readCatalog, refreshUsage, writeCatalog } from './records.js';
 import type { UnitPaths } from './registry/index.js';
 import type { LayerCompression } from './settings.js';
-
-export interface ResourceLoadRecord {
-  fingerprint: string;
-  ok: boolean;
-  /** Why the last load of this fingerprint failed (blocked status until a new resource loads). */
-  problem?: string;
-}
-
-const files = (paths: UnitPaths) => ({
-  catalog: path.join(paths.stateDir, 'catalog.json'),
-  resourceLoad: path.join(paths.stateDir, 'images-resource.json'),
-  usage: path.join(paths.stateDir, 'usage.json'),
-});
-
-export interface Usage { blobs: number; bytes: number }
-
-/** Bytes the registry's blobs take, as last counted (after a load, a removal or a collection). */
-export function readUsage(paths: UnitPaths): Usage {
-  return readJsonFile<Usage>(files(paths).usage, { blobs: 0, bytes: 0 });
-}
-
-export async function refreshUsage(paths: UnitPaths): Promise<Usage> {
-  const { blobUsage } = await import('./day2/gc.js');
-  const usage = await blobUsage(paths.defaultDataDir);
-  writeJsonFile(files(paths).usage, usage, 0o644);
-  return usage;
-}
-
-/**
- * Whether a failed load ran out of disk. distribution answers a full disk with a bare 500
- * ("unknown error (filesystem)"), so besides an explicit ENOSPC the test is arithmetic: the
- * archives could not fit in what is free now (failed uploads are cancelled, freeing their bytes).
- */
-export function noSpaceProblem(failures: string[], paths: UnitPaths, attempt?: { sources: string[]; bytesPushed: number }): string | null {
-  if (!failures.length) return null;
-  const explicit = failures.some((f) => /no space left|ENOSPC|disk quota/i.test(f));
-  const free = filesystemFree(paths.defaultDataDir);
-  const needed = attempt ? attempt.sources.reduce((n, s) => n + pathSize(s), 0) - attempt.bytesPushed : 0;
-  if (!explicit && !(free !== null && needed > free)) return null;
-  const detail = free !== null && needed > 0 ? `${formatBytes(free)} free, the images need up to ${formatBytes(needed)} more` : 'the disk is full';
-  return `no space left on the registry data filesystem (${paths.defaultDataDir}: ${detail}): free space (remove-images, garbage-collect) or attach larger registry-data storage, then load again`;
-}
-
-function filesystemFree(dir: string): number | null {
-  try {
-    const stat = fs.statfsSync(dir);
-    return stat.bavail * stat.bsize;
-  } catch {
-    return null;
-  }
-}
-
-/** Bytes of a file, or of every file under a directory. */
-function pathSize(target: string): number {
-  try {
-    const stat = fs.statSync(target);
-    if (!stat.isDirectory()) return stat.size;
-    return fs.readdirSync(target).reduce((n, name) => n + pathSize(path.join(target, name)), 0);
-  } catch {
-    return 0;
-  }
-}
-
-/** How full the filesystem holding `dir` is, 0..1; null when it cannot be told. */
-export function filesystemFill(dir: string): number | null {
-  try {
-    const stat = fs.statfsSync(dir);
-    const total = stat.blocks * stat.bsize;
-    return total > 0 ? 1 - (stat.bavail * stat.bsize) / total : null;
-  } catch {
-    return null;
-  }
-}
-
-export function readCatalog(paths: UnitPaths): Catalog {
-  return readJsonFile<Catalog>(files(paths).catalog, {});
-}
-
-export function writeCatalog(paths: UnitPaths, catalog: Catalog): void {
-  writeJsonFile(files(paths).catalog, catalog, 0o644);
-}
-
-/** Upstream hosts of every image served (docker.io, registry.k8s.io, rocks.canonical.com:443, ...). */
-export function catalogHosts(catalog: Catalog): string[] {
-  return [...new Set(Object.values(catalog).map((e) => e.host))].sort();
-}
-
-/** Identity of a file's content as far as a stat can tell; null when there is nothing to load. */
-export function fileFingerprint(file: string | null): string | null {
-  if (!file) return null;
-  try {
-    const stat = fs.statSync(file);
-    if (stat.isFile() && stat.size === 0) return null; // Juju's placeholder for "not supplied"
-    return `${file}:${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}`;
-  } catch {
-    return null;
-  }
-}
-
-export function readResourceLoad(paths: UnitPaths): ResourceLoadRecord | null {
-  return readJsonFile<ResourceLoadRecord | null>(files(paths).resourceLoad, null);
-}
-
-export function writeResourceLoad(paths: UnitPaths, record: ResourceLoadRecord): void {
-  writeJsonFile(files(paths).resourceLoad, record, 0o644);
-}
 
 export interface LoadRequest {
   sources: string[];
@@ -233,30 +126,3 @@ async function tagsStillServed(registry: { hasManifest(repo: string, ref: string
   return answers.every(Boolean);
 }
 
-export function loadFailures(report: LoadReport): string[] {
-  return [
-    ...report.images.filter((i) => i.status === 'failed' || i.status === 'conflict').map((i) => `${i.reference}: ${i.message ?? i.status}`),
-    ...report.errors.map((e) => `${e.source}: ${e.message}`),
-  ];
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
-
-export function summary(report: LoadReport): { loaded: number; present: number; skipped: number; failed: number } {
-  const count = (...statuses: string[]) => report.images.filter((i) => statuses.includes(i.status)).length;
-  return {
-    loaded: count('pushed', 'would-push'),
-    present: count('present'),
-    skipped: count('skipped'),
-    failed: count('failed', 'conflict') + report.errors.length,
-  };
-}

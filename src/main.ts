@@ -1,5 +1,4 @@
 // The process dispatch starts for every hook and action.
-import { runAction } from './actions/index.js';
 import { runHook } from './charm.js';
 import { execaRunner, hookContextFromEnv, jujuLog } from './juju/index.js';
 import { unitPaths } from './registry/index.js';
@@ -7,7 +6,8 @@ import { unitPaths } from './registry/index.js';
 async function main(): Promise<void> {
   const ctx = hookContextFromEnv();
   const deps = { ctx, runner: execaRunner, paths: unitPaths() };
-  if (ctx.kind === 'action') await runAction(deps);
+  // Actions (and everything they use) are loaded only when an action runs.
+  if (ctx.kind === 'action') await (await import('./actions/index.js')).runAction(deps);
   else await runHook(deps);
 }
 

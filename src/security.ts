@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { generatePassword, renderHtpasswd } from './auth/htpasswd.js';
+import { generatePassword } from './auth/credentials.js';
 import {
   type CommandRunner,
   CommandError,
@@ -238,6 +238,8 @@ export async function convergeSecurity(input: SecurityInput, appName: string): P
     const wantedFor = sha256(`${record.salt}\n${user}\n${password}`);
     if (record.htpasswdFor !== wantedFor || !fs.existsSync(files.htpasswd)) {
       const owner = input.owner ? { uid: input.owner.uid, gid: input.owner.gid } : undefined;
+      // bcrypt is loaded only when the htpasswd must be written.
+      const { renderHtpasswd } = await import('./auth/htpasswd.js');
       writeFileIfChanged(files.htpasswd, renderHtpasswd(user, password), 0o600, owner);
       record.htpasswdFor = wantedFor;
       state.changed = true;

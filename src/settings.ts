@@ -1,6 +1,6 @@
 // The charm's config options, parsed and validated. Pure: an invalid value becomes a message naming
 // the option and what it accepts, which the reconcile turns into a blocked status.
-import { validatePassword, validateUsername } from './auth/htpasswd.js';
+import { validatePassword, validateUsername } from './auth/credentials.js';
 import type { ConfigValue } from './juju/index.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import type { CharmDeps } from '../charm.js';
 import { actionFail, actionSet, configGet } from '../juju/index.js';
-import { catalogHosts, readCatalog } from '../loading.js';
+import { catalogHosts, readCatalog } from '../records.js';
 import { customRegistriesNextToRelation, customRegistriesStandalone, hostsToml, mirrorHosts } from '../relations/index.js';
 import { securityFiles } from '../security.js';
 import { parseSettings } from '../settings.js';

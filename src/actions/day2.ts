@@ -7,7 +7,7 @@ import { type ImageRow, auditCluster, checkImages, formatBytes, formatTable, gar
 import { createRegistryClient } from '../images/remote/index.js';
 import { actionFail, actionGet, actionLog, actionSet, configGet, resourceGet } from '../juju/index.js';
 import { readJsonFile } from '../localstate.js';
-import { catalogHosts, readCatalog, refreshUsage, writeCatalog } from '../loading.js';
+import { catalogHosts, readCatalog, refreshUsage, writeCatalog } from '../records.js';
 import { mirrorHosts } from '../relations/index.js';
 import { registryFiles } from '../registry/index.js';
 import { probe, waitHealthy } from '../registry/health.js';

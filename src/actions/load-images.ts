@@ -2,7 +2,8 @@
 // action-log and a summary in the results.
 import { type CharmDeps, reconcile } from '../charm.js';
 import { actionFail, actionGet, actionLog, actionSet, configGet, resourceGet } from '../juju/index.js';
-import { fileFingerprint, formatBytes, loadFailures, loadIntoRegistry, noSpaceProblem, summary, writeResourceLoad } from '../loading.js';
+import { loadIntoRegistry } from '../loading.js';
+import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, summary, writeResourceLoad } from '../records.js';
 import { probe } from '../registry/health.js';
 import { parseSettings } from '../settings.js';
 

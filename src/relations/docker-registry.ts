@@ -1,7 +1,7 @@
 // Provider side of the `docker-registry` relation (juju-solutions/interface-docker-registry) and
 // the containerd settings that go with it: custom_registries entries for mirrored upstream hosts
 // and containerd hosts.toml files. Pure: data in, data out.
-import { validatePassword, validateUsername } from '../auth/htpasswd.js';
+import { validatePassword, validateUsername } from '../auth/credentials.js';
 
 export interface RegistryEndpointInfo {
   /** host:port the clients use, e.g. 10.0.0.7:5000. */

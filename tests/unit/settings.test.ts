@@ -3,7 +3,23 @@ import { SettingsError, parseSettings } from '../../src/settings.js';
 const defaults = { port: 5000, 'writer-port': 5001, 'bind-address': '', 'http-host': '', 'log-level': 'info', 'auto-load': true, 'layer-compression': 'none' };
 
 test('defaults parse into settings', () => {
-  expect(parseSettings(defaults)).toEqual({ port: 5000, writerPort: 5001, bindAddress: '', httpHost: '', logLevel: 'info', autoLoad: true, layerCompression: 'none' });
+  expect(parseSettings(defaults)).toEqual({
+    port: 5000,
+    writerPort: 5001,
+    bindAddress: '',
+    httpHost: '',
+    logLevel: 'info',
+    autoLoad: true,
+    layerCompression: 'none',
+    tls: true,
+    tlsSans: '',
+    tlsCert: '',
+    tlsKey: '',
+    tlsCa: '',
+    auth: false,
+    authUser: 'offline-registry',
+    authPassword: '',
+  });
 });
 
 test.each([
@@ -15,6 +31,7 @@ test.each([
   ['layer-compression', 'zstd', 'layer-compression'],
   ['http-host', 'https://reg.example:5000', 'http-host'],
   ['bind-address', '10.0.0.1:5000', 'bind-address'],
+  ['tls-cert', 'Zm9v', 'tls-key'],
 ])('%s=%p is refused naming %s', (option, value, named) => {
   let error: unknown;
   try {
