@@ -19,7 +19,14 @@ export class CommandError extends Error {
 
 export const execaRunner: CommandRunner = {
   async run(tool, args, input) {
-    const result = await execa(tool, args, { input: input ?? '', reject: false, stripFinalNewline: false });
+    // No stdin unless there is input, and no exit-cleanup hooks: these are short-lived tools, and
+    // execa's defaults cost milliseconds per call on the hook's critical path.
+    const result = await execa(tool, args, {
+      ...(input === undefined ? { stdin: 'ignore' as const } : { input }),
+      reject: false,
+      stripFinalNewline: false,
+      cleanup: false,
+    });
     if (result.exitCode !== 0 || result.failed) {
       throw new CommandError(tool, result.exitCode, String(result.stderr || result.message || ''));
     }
