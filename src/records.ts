@@ -4,7 +4,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Catalog, LoadReport } from './images/index.js';
+import { formatBytes } from './format.js';
 import { readJsonFile, writeJsonFile } from './localstate.js';
+
+export { formatBytes };
 import type { UnitPaths } from './registry/index.js';
 
 export interface ResourceLoadRecord {
@@ -120,16 +123,6 @@ export function loadFailures(report: LoadReport): string[] {
   ];
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
-}
 
 export function summary(report: LoadReport): { loaded: number; present: number; skipped: number; failed: number } {
   const count = (...statuses: string[]) => report.images.filter((i) => statuses.includes(i.status)).length;

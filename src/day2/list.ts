@@ -1,4 +1,5 @@
 // list-images: every repository:tag the registry serves, with digest, kind, platforms and stored size.
+import { formatBytes } from '../format.js';
 import { MEDIA_TYPES, mapLimit, type RegistryClient } from '../images/remote/index.js';
 import type { Catalog, ImageRow } from './served.js';
 
@@ -181,18 +182,6 @@ export async function listImages(client: ListClient, catalog: Catalog = {}, opts
     .map((s) => (s as PromiseFulfilledResult<ImageRow | null>).value)
     .filter((r): r is ImageRow => r !== null)
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-/** 1536 -> "1.5 KiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
 const KIND: Record<string, string> = {

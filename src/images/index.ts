@@ -13,22 +13,11 @@ import { ArchiveError, DirArchive, fileSource, openTar, type Archive, type ByteS
 import { detectKind, readDockerSave, readOciLayout, type ArchivePlan, type BlobPlan, type ImagePlan, type ManifestNode } from './readers.js';
 import { formatReference, parseReference, registryPath, type ImageReference } from './reference.js';
 import { INDEX_TYPES, IMAGE_MANIFEST_TYPES } from './manifest.js';
+import type { RegistryClient } from './remote/index.js';
 
 export { parseReference, registryPath, formatReference, type ImageReference } from './reference.js';
 
-/** The part of the push client (src/images/remote) the loader uses. */
-export interface RegistryClient {
-  ping(): Promise<{ status: number; apiVersion: string | null }>;
-  hasBlob(repo: string, digest: string): Promise<number | null>;
-  mountBlob(repo: string, digest: string, fromRepo: string): Promise<boolean>;
-  uploadBlob(repo: string, digest: string, size: number, open: () => NodeJS.ReadableStream | Promise<NodeJS.ReadableStream>): Promise<void>;
-  getManifest(repo: string, reference: string, accept?: string[]): Promise<{ bytes: Buffer; mediaType: string; digest: string } | null>;
-  hasManifest(repo: string, reference: string): Promise<string | null>;
-  putManifest(repo: string, reference: string, mediaType: string, bytes: Buffer): Promise<string>;
-  deleteManifest(repo: string, digest: string): Promise<void>;
-  catalog(): Promise<string[]>;
-  tags(repo: string): Promise<string[]>;
-}
+export type { RegistryClient } from './remote/index.js';
 
 export interface CatalogEntry {
   host: string;

@@ -1,5 +1,6 @@
 import { createRegistryClient, MEDIA_TYPES } from '../../src/images/remote/index.js';
-import { compileFilter, formatBytes, formatTable, listImages, platformOf, type ListClient } from '../../src/day2/list.js';
+import { formatBytes } from '../../src/format.js';
+import { compileFilter, formatTable, listImages, platformOf, type ListClient } from '../../src/day2/list.js';
 import type { ImageRow } from '../../src/day2/served.js';
 import { startTestRegistry, type TestRegistry } from '../support/registry.js';
 import { blob, pushImage, pushIndex, sha } from './images.js';

@@ -24,6 +24,19 @@ export async function newUnit(): Promise<Simulator> {
   return Simulator.create({ charmDir: await packedCharmDir() });
 }
 
+const started: Simulator[] = [];
+
+/** A fresh simulated unit that `cleanupUnits` (an afterAll of the test file) stops and removes. */
+export async function unit(): Promise<Simulator> {
+  const sim = await newUnit();
+  started.push(sim);
+  return sim;
+}
+
+export async function cleanupUnits(): Promise<void> {
+  for (const sim of started.splice(0)) await sim.cleanup();
+}
+
 /**
  * A state for a fresh leader unit whose registry listens on free loopback ports only, over plain
  * HTTP unless the test asks for TLS (the TLS default is covered by tests/integration/security).
@@ -62,7 +75,7 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Matches the active status message of a test unit serving `images` images at `url`. */
 export function serving(images: number, url: string, note?: string): string {
-  return expect.stringMatching(new RegExp(`^Serving ${images} images \\(\\d+(\\.\\d)? [KMGT]?B\\) at ${escape(url)}${note ? ` \\(${escape(note)}\\)` : ''}$`));
+  return expect.stringMatching(new RegExp(`^Serving ${images} images \\(\\d+(\\.\\d)? [KMGT]?i?B\\) at ${escape(url)}${note ? ` \\(${escape(note)}\\)` : ''}$`));
 }
 
 /** Matches the active status message of a plain-HTTP test unit. */

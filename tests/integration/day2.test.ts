@@ -62,7 +62,7 @@ beforeAll(async () => {
 }, 120000);
 
 test('status counts the images and bytes served', () => {
-  expect(loaded.unitStatus.message).toMatch(new RegExp(`^Serving 3 images \\((\\d+(\\.\\d)?) [KM]B\\) at http://127\\.0\\.0\\.1:${port}`));
+  expect(loaded.unitStatus.message).toMatch(new RegExp(`^Serving 3 images \\((\\d+(\\.\\d)?) [KM]iB\\) at http://127\\.0\\.0\\.1:${port}`));
 });
 
 test('list-images shows every tag with digest, platforms, size and upstream host; filter narrows it', async () => {

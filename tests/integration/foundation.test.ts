@@ -1,20 +1,11 @@
 // The foundation driven through the packed charm's dispatch, as Juju would: a real registry comes
 // up on deploy, stays converged, and reports clearly when it cannot.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Simulator } from '../harness/index.js';
-import { DEPLOY, loopbackState, newUnit, portsOf, runAll } from './charm-under-test.js';
-import { servingPlain } from './charm-under-test.js';
+import { DEPLOY, cleanupUnits, loopbackState, portsOf, runAll, servingPlain, unit } from './charm-under-test.js';
 
-const sims: Simulator[] = [];
-async function unit() {
-  const sim = await newUnit();
-  sims.push(sim);
-  return sim;
-}
-afterAll(async () => {
-  for (const sim of sims) await sim.cleanup();
-});
+afterAll(cleanupUnits);
 
 /** Every file under the charm's root with its mode and content hash: what a hook wrote. */
 function snapshot(root: string): Record<string, string> {
@@ -27,7 +18,7 @@ function snapshot(root: string): Record<string, string> {
       if (entry.isDirectory()) walk(full);
       else {
         const stat = fs.statSync(full);
-        out[path.relative(root, full)] = `${(stat.mode & 0o777).toString(8)} ${stat.mtimeMs} ${fs.readFileSync(full).toString('base64').length}`;
+        out[path.relative(root, full)] = `${(stat.mode & 0o777).toString(8)} ${stat.mtimeMs} ${crypto.createHash('sha256').update(fs.readFileSync(full)).digest('hex')}`;
       }
     }
   };
@@ -148,7 +139,7 @@ test('upgrade-charm keeps the registry data', async () => {
   const state = await runAll(sim, DEPLOY, await loopbackState());
   const { writerPort, port } = portsOf(state);
   const blob = Buffer.from('kept across upgrades');
-  const digest = `sha256:${(await import('node:crypto')).createHash('sha256').update(blob).digest('hex')}`;
+  const digest = `sha256:${crypto.createHash('sha256').update(blob).digest('hex')}`;
   const start = await fetch(`http://127.0.0.1:${writerPort}/v2/keep/me/blobs/uploads/`, { method: 'POST' });
   const location = new URL(start.headers.get('location')!, `http://127.0.0.1:${writerPort}`);
   location.searchParams.set('digest', digest);

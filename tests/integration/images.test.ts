@@ -6,22 +6,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunOutput, Simulator, State } from '../harness/index.js';
-import { writeDockerSave } from '../support/archives.js';
+import { writeBusyboxSave, writeDockerSave } from '../support/archives.js';
 import { ctrPull, startContainerd } from '../support/containerd.js';
-import { DEPLOY, FIXTURES, loopbackState, newUnit, portsOf, runAll } from './charm-under-test.js';
-import { servingPlain } from './charm-under-test.js';
+import { DEPLOY, FIXTURES, cleanupUnits, loopbackState, portsOf, runAll, servingPlain, unit } from './charm-under-test.js';
 
-const sims: Simulator[] = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'images-it-'));
 afterAll(async () => {
-  for (const sim of sims) await sim.cleanup();
+  await cleanupUnits();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-async function unit() {
-  const sim = await newUnit();
-  sims.push(sim);
-  return sim;
-}
 
 function skopeoInspect(port: number, ref: string, raw = false): any {
   const args = ['inspect', '--tls-verify=false', ...(raw ? ['--raw'] : []), `docker://127.0.0.1:${port}/${ref}`];
@@ -181,13 +174,7 @@ test('a load killed midway resumes: the next load pushes only what is missing an
 test('containerd pulls a loaded image by its ORIGINAL reference through a hosts.toml mirror', async () => {
   const archive = path.join(tmp, 'busybox.tar');
   const { sim, out, port } = await deployWith(undefined);
-  // A real root filesystem layer, so containerd can unpack it.
-  const rootfs = path.join(tmp, 'rootfs');
-  fs.mkdirSync(path.join(rootfs, 'bin'), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
-  const layer = path.join(tmp, 'layer.tar');
-  execFileSync('tar', ['-C', rootfs, '-cf', layer, 'bin']);
-  await writeBusyboxArchive(archive, layer);
+  writeBusyboxSave(archive, ['rocks.canonical.com:443/cdk/test/busybox:1.35']);
   const loaded = await sim.run({ action: 'load-images', params: { path: archive } }, out);
   expect(loaded.action?.results).toMatchObject({ loaded: '1', failed: '0' });
 
@@ -207,20 +194,6 @@ test('containerd pulls a loaded image by its ORIGINAL reference through a hosts.
   }
 }, 90000);
 
-/** A docker save archive whose one layer is the given tar, named rocks.canonical.com:443/cdk/test/busybox:1.35. */
-async function writeBusyboxArchive(file: string, layerTar: string): Promise<void> {
-  const crypto = await import('node:crypto');
-  const layer = fs.readFileSync(layerTar);
-  const diffId = `sha256:${crypto.createHash('sha256').update(layer).digest('hex')}`;
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/busybox', 'true'] }, rootfs: { type: 'layers', diff_ids: [diffId] } }));
-  const configName = `${crypto.createHash('sha256').update(config).digest('hex')}.json`;
-  const dir = path.join(tmp, 'busybox-save');
-  fs.mkdirSync(path.join(dir, 'l1'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'l1/layer.tar'), layer);
-  fs.writeFileSync(path.join(dir, configName), config);
-  fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: ['rocks.canonical.com:443/cdk/test/busybox:1.35'], Layers: ['l1/layer.tar'] }]));
-  execFileSync('tar', ['-C', dir, '-cf', file, 'manifest.json', configName, 'l1/layer.tar']);
-}
 
 test('an OCI archive made by skopeo keeps its manifest digest, so image@sha256 references keep working', async () => {
   const source = await deployWith(undefined);

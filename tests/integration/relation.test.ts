@@ -2,7 +2,6 @@
 // read back and decoded the reactive way, rendered into containerd 1.6's config the charm's way,
 // then real CRI pulls (as kubelet does) by the registry netloc and by ORIGINAL references.
 import { execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { parse as parseToml } from 'smol-toml';
 import type { RunOutput, Simulator, State } from '../harness/index.js';
 import { decodeRelationValue } from '../../src/relations/docker-registry.js';
 import { parseCustomRegistries, renderContainerdRegistryConfig } from '../../src/relations/containerd-toml.js';
+import { writeBusyboxSave } from '../support/archives.js';
 import { type Containerd, criPull, ctrPull, startContainerd } from '../support/containerd.js';
 import { DEPLOY, loopbackState, newUnit, portsOf, runAll } from './charm-under-test.js';
 
@@ -25,27 +25,6 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** docker save archive with two real busybox images, one from rocks.canonical.com:443, one from Docker Hub. */
-function writeImages(file: string): void {
-  const dir = fs.mkdtempSync(path.join(tmp, 'images-'));
-  fs.mkdirSync(path.join(dir, 'rootfs/bin'), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(dir, 'rootfs/bin/busybox'));
-  execFileSync('tar', ['-C', path.join(dir, 'rootfs'), '-cf', path.join(dir, 'layer.tar'), 'bin']);
-  const layer = fs.readFileSync(path.join(dir, 'layer.tar'));
-  const diffId = `sha256:${crypto.createHash('sha256').update(layer).digest('hex')}`;
-  const save = path.join(dir, 'save');
-  fs.mkdirSync(path.join(save, 'l1'), { recursive: true });
-  fs.writeFileSync(path.join(save, 'l1/layer.tar'), layer);
-  const manifest = [];
-  for (const [i, tag] of ['rocks.canonical.com:443/cdk/test/busybox:1.35', 'busybox:1.36'].entries()) {
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: [`N=${i}`] }, rootfs: { type: 'layers', diff_ids: [diffId] } }));
-    const name = `${crypto.createHash('sha256').update(config).digest('hex')}.json`;
-    fs.writeFileSync(path.join(save, name), config);
-    manifest.push({ Config: name, RepoTags: [tag], Layers: ['l1/layer.tar'] });
-  }
-  fs.writeFileSync(path.join(save, 'manifest.json'), JSON.stringify(manifest));
-  execFileSync('tar', ['-C', save, '-cf', file, '.']);
-}
 
 maybe('the docker-registry relation with containerd', () => {
   let sim: Simulator;
@@ -59,7 +38,7 @@ maybe('the docker-registry relation with containerd', () => {
     sim = await newUnit();
     stops.push(() => sim.cleanup());
     const images = path.join(tmp, 'images.tar');
-    writeImages(images);
+    writeBusyboxSave(images, ['rocks.canonical.com:443/cdk/test/busybox:1.35', 'busybox:1.36']);
     const base = await loopbackState({
       resources: { images },
       relations: [

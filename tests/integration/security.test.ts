@@ -6,23 +6,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunOutput, Simulator, State } from '../harness/index.js';
-import { writeDockerSave } from '../support/archives.js';
+import { writeBusyboxSave } from '../support/archives.js';
 import { ctrPull, startContainerd } from '../support/containerd.js';
 import { httpsRequest } from '../support/https.js';
-import { DEPLOY, loopbackState, newUnit, portsOf, runAll } from './charm-under-test.js';
-import { serving } from './charm-under-test.js';
+import { DEPLOY, cleanupUnits, loopbackState, portsOf, runAll, serving, unit } from './charm-under-test.js';
 
-const sims: Simulator[] = [];
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'security-it-'));
 afterAll(async () => {
-  for (const sim of sims) await sim.cleanup();
+  await cleanupUnits();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-async function unit() {
-  const sim = await newUnit();
-  sims.push(sim);
-  return sim;
-}
 
 const PEERS = { id: 1, endpoint: 'registry-peers', remoteApp: 'offline-registry', remoteUnits: [] as string[] };
 
@@ -155,7 +148,7 @@ test('with auth on, containerd pulls over HTTPS with credentials and not without
   const state = await tlsState({ config: { auth: true } });
   const { port } = portsOf(state);
   const archive = path.join(tmp, 'busybox.tar');
-  await writeBusyboxArchive(archive);
+  writeBusyboxSave(archive, ['rocks.canonical.com:443/cdk/test/busybox:1.35']);
   const deployed = await runAll(sim, DEPLOY, { ...state, resources: { images: archive } });
   expect(deployed.unitStatus.message).toEqual(serving(1, `https://127.0.0.1:${port}`));
   const creds = await credentials(sim, deployed);
@@ -218,20 +211,3 @@ test('with auth on, containerd pulls over HTTPS with credentials and not without
   }
 }, 120000);
 
-/** A docker save archive of rocks.canonical.com:443/cdk/test/busybox:1.35 with a real rootfs layer. */
-async function writeBusyboxArchive(file: string): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(tmp, 'busybox-'));
-  fs.mkdirSync(path.join(dir, 'rootfs/bin'), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(dir, 'rootfs/bin/busybox'));
-  execFileSync('tar', ['-C', path.join(dir, 'rootfs'), '-cf', path.join(dir, 'layer.tar'), 'bin']);
-  const layer = fs.readFileSync(path.join(dir, 'layer.tar'));
-  const diffId = `sha256:${crypto.createHash('sha256').update(layer).digest('hex')}`;
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] } }));
-  const configName = `${crypto.createHash('sha256').update(config).digest('hex')}.json`;
-  fs.mkdirSync(path.join(dir, 'save/l1'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'save/l1/layer.tar'), layer);
-  fs.writeFileSync(path.join(dir, 'save', configName), config);
-  fs.writeFileSync(path.join(dir, 'save/manifest.json'), JSON.stringify([{ Config: configName, RepoTags: ['rocks.canonical.com:443/cdk/test/busybox:1.35'], Layers: ['l1/layer.tar'] }]));
-  execFileSync('tar', ['-C', path.join(dir, 'save'), '-cf', file, 'manifest.json', configName, 'l1/layer.tar']);
-}
-void writeDockerSave;

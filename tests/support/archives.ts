@@ -1,6 +1,7 @@
 // Writes real `docker save` (Docker <= 24 layout) archives of generated images, streaming, so tests
 // and benchmarks can make archives of any size without holding a layer in memory. Layer content is
 // deterministic pseudo-random (incompressible) data from a seed, each layer a valid tar.
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
@@ -91,4 +92,31 @@ export async function writeDockerSave(file: string, images: ImageSpec[]): Promis
   pack.finalize();
   await done;
   return { configs, diffIds };
+}
+
+/**
+ * A docker save archive of images that run: every tag gets the same real root filesystem layer
+ * (/bin/busybox), with a config of its own, so containerd can pull and unpack them.
+ */
+export function writeBusyboxSave(file: string, tags: string[]): void {
+  const dir = fs.mkdtempSync(`${file}.work-`);
+  try {
+    fs.mkdirSync(`${dir}/rootfs/bin`, { recursive: true });
+    fs.copyFileSync('/bin/busybox', `${dir}/rootfs/bin/busybox`);
+    execFileSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '-C', `${dir}/rootfs`, '-cf', `${dir}/layer.tar`, 'bin']);
+    const layer = fs.readFileSync(`${dir}/layer.tar`);
+    const diffId = `sha256:${crypto.createHash('sha256').update(layer).digest('hex')}`;
+    fs.mkdirSync(`${dir}/save/l1`, { recursive: true });
+    fs.writeFileSync(`${dir}/save/l1/layer.tar`, layer);
+    const manifest = tags.map((tag, i) => {
+      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Env: [`IMAGE=${i}`] }, rootfs: { type: 'layers', diff_ids: [diffId] } }));
+      const name = `${crypto.createHash('sha256').update(config).digest('hex')}.json`;
+      fs.writeFileSync(`${dir}/save/${name}`, config);
+      return { Config: name, RepoTags: [tag], Layers: ['l1/layer.tar'] };
+    });
+    fs.writeFileSync(`${dir}/save/manifest.json`, JSON.stringify(manifest));
+    execFileSync('tar', ['-C', `${dir}/save`, '-cf', file, '.']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

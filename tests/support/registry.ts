@@ -43,7 +43,8 @@ export async function startTestRegistry(opts: { dataDir?: string; extraConfig?: 
     port,
     dataDir,
     async stop() {
-      if (child.exitCode === null) {
+      // A child killed by a signal has signalCode set and exitCode null: it has exited already.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
