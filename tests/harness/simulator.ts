@@ -36,6 +36,8 @@ export interface RunOptions {
   /** For storage hooks. */
   storage?: { id: string; location: string };
   timeoutMs?: number;
+  /** The unit's own PATH after the hook-tools dir (default /usr/sbin:/usr/bin:/sbin:/bin), e.g. a machine without node. */
+  unitPath?: string;
 }
 
 export interface ActionOutput {
@@ -136,7 +138,7 @@ export class Simulator {
     const unit = input.unitName;
     const contextId = `${unit}-${typeof event === 'string' ? event : event.action}-${randomBytes(8).toString('hex')}`;
     const env: Record<string, string> = {
-      PATH: `${SIM_BIN_DIR}:/usr/sbin:/usr/bin:/sbin:/bin`,
+      PATH: `${SIM_BIN_DIR}:${opts.unitPath ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
       JUJU_UNIT_NAME: unit,
       JUJU_CHARM_DIR: this.charmDir,
       CHARM_DIR: this.charmDir,
@@ -158,6 +160,8 @@ export class Simulator {
       DEBIAN_FRONTEND: 'noninteractive',
       OFFLINE_REGISTRY_ROOT: this.rootDir,
       JUJU_SIM_DIR: this.simDir,
+      // The simulated agent's tools run on the test's Node.js, whatever node the unit has on PATH.
+      JUJU_SIM_NODE: process.execPath,
     };
 
     const hookState = structuredClone(input);
@@ -312,7 +316,7 @@ export class Simulator {
   /** Runs the fake systemctl outside any hook (e.g. to inspect units from a test). */
   systemctl(...args: string[]): { code: number; stdout: string; stderr: string } {
     const r = spawnSync(path.join(SIM_BIN_DIR, 'systemctl'), args, {
-      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', JUJU_SIM_DIR: this.simDir, OFFLINE_REGISTRY_ROOT: this.rootDir },
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', JUJU_SIM_DIR: this.simDir, JUJU_SIM_NODE: process.execPath, OFFLINE_REGISTRY_ROOT: this.rootDir },
       encoding: 'utf8',
     });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
