@@ -214,3 +214,35 @@ test('an OCI archive made by skopeo keeps its manifest digest, so image@sha256 r
   const byDigest = await fetch(`http://127.0.0.1:${target.port}/v2/example/app/manifests/${upstreamDigest}`, { headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
   expect(byDigest.status).toBe(200);
 }, 60000);
+
+test('two images claiming the same path and tag from different hosts: a reported conflict, never an overwrite', async () => {
+  const { sim, out, port } = await deployWith(undefined);
+  const first = path.join(tmp, 'hub.tar');
+  const second = path.join(tmp, 'quay.tar');
+  await writeDockerSave(first, [{ tags: ['docker.io/team/app:1'], layers: [{ seed: 'hub-app', size: 30_000 }] }]);
+  await writeDockerSave(second, [{ tags: ['quay.io/team/app:1'], layers: [{ seed: 'quay-app', size: 30_000 }] }]);
+  const loaded = await sim.run({ action: 'load-images', params: { path: first } }, out);
+  expect(loaded.action?.results).toMatchObject({ loaded: '1' });
+  const before = skopeoInspect(port, 'team/app:1').Digest;
+
+  const clash = await sim.run({ action: 'load-images', params: { path: second } }, loaded);
+  expect(clash.action?.status).toBe('failed');
+  expect(clash.action?.message).toMatch(/team\/app:1/);
+  expect(clash.action?.message).toMatch(/docker\.io/);
+  expect((clash.action!.results.images as Record<string, { status: string }>)['1'].status).toBe('conflict');
+  expect(skopeoInspect(port, 'team/app:1').Digest).toBe(before);
+});
+
+test('layer-compression=gzip stores docker save layers gzip-compressed, with the same digest on every load', async () => {
+  const { sim, out, port } = await deployWith(undefined, { config: { 'layer-compression': 'gzip' } });
+  const archive = path.join(tmp, 'gzip.tar');
+  await writeDockerSave(archive, [{ tags: ['docker.io/library/zipped:1'], layers: [{ seed: 'zipped', size: 200_000 }] }]);
+  const loaded = await sim.run({ action: 'load-images', params: { path: archive } }, out);
+  expect(loaded.action?.results).toMatchObject({ loaded: '1', failed: '0' });
+  const raw = skopeoInspect(port, 'library/zipped:1', true);
+  expect(raw.layers.map((l: { mediaType: string }) => l.mediaType)).toEqual(['application/vnd.docker.image.rootfs.diff.tar.gzip']);
+
+  const other = await deployWith(undefined, { config: { 'layer-compression': 'gzip' } });
+  await other.sim.run({ action: 'load-images', params: { path: archive } }, other.out);
+  expect(skopeoInspect(other.port, 'library/zipped:1').Digest).toBe(skopeoInspect(port, 'library/zipped:1').Digest);
+});

@@ -191,14 +191,32 @@ test('with auth on, containerd pulls over HTTPS with credentials and not without
     await containerd.stop();
   }
 
-  // Everything the charm said, during the whole run, never contains a secret.
+  // A whole deploy-load-relate run: everything the charm said never contains a secret.
+  const withRelation = { ...deployed, relations: [...deployed.relations, { id: 7, endpoint: 'docker-registry', remoteApp: 'containerd', remoteUnits: ['containerd/0'] }] };
+  const runs: RunOutput[] = [deployed];
+  let current: RunOutput = await sim.run('docker-registry-relation-created', withRelation, { relation: 7 });
+  runs.push(current);
+  for (const hook of ['docker-registry-relation-joined', 'docker-registry-relation-changed']) {
+    current = await sim.run(hook, current, { relation: 7, remoteUnit: 'containerd/0' });
+    runs.push(current);
+  }
+  for (const action of [{ action: 'load-images' }, { action: 'list-images' }, { action: 'check-images', params: { list: 'rocks.canonical.com/cdk/test/busybox:1.35' } }]) {
+    current = await sim.run(action, current);
+    expect(current.exitCode).toBe(0);
+    runs.push(current);
+  }
+  current = await sim.run('update-status', current);
+  runs.push(current);
+  // The relation data carries the password to containerd by design: that is its job.
+  expect(JSON.parse(current.relations.find((r) => r.id === 7)!.localUnitData.basic_password)).toBe(creds.password);
+
   const secrets = [creds.password, fs.readFileSync(path.join(sim.rootDir, 'etc/offline-registry/tls/server.key'), 'utf8').trim(), deployed.secrets.find((s) => s.label === 'offline-registry-ca')!.revisions[0]['ca-key'].trim()];
   const said = [
-    ...deployed.logs.map((l) => l.message),
-    ...deployed.statusHistory.map((s) => s.message),
-    deployed.stdout,
-    deployed.stderr,
+    ...current.logs.map((l) => l.message),
+    ...current.statusHistory.map((s) => s.message),
+    ...runs.flatMap((r) => [r.stdout, r.stderr, ...(r.action ? [...r.action.logs, JSON.stringify(r.action.results), r.action.message] : [])]),
     ...sim.unitLog('offline-registry-public').split('\n'),
+    ...sim.unitLog('offline-registry-writer').split('\n'),
   ].join('\n');
   for (const secret of secrets) {
     expect(secret.length).toBeGreaterThan(20);
