@@ -155,7 +155,7 @@ describe('list-images against a real registry', () => {
     }
   });
 
-  test('hundreds of tags list quickly', async () => {
+  test('hundreds of tags are all listed (their speed is measured by npm run bench -- list)', async () => {
     const client = createRegistryClient({ baseUrl: reg.url }, { retryBaseMs: 10 });
     try {
       const img = await pushImage(client, 'bulk/one', 'seed', [blob(100)]);
@@ -165,12 +165,9 @@ describe('list-images against a real registry', () => {
       for (let i = 0; i < tags.length; i += 30) {
         await Promise.all(tags.slice(i, i + 30).map((t) => client.putManifest(t.repo, t.tag, MEDIA_TYPES.ociManifest, img.manifest)));
       }
-      const started = Date.now();
       const rows = await listImages(client, {}, { filter: 'bulk/r*' });
-      const ms = Date.now() - started;
       expect(rows).toHaveLength(300);
       expect(rows.every((r) => r.digest === img.digest && r.size === img.size)).toBe(true);
-      expect(ms).toBeLessThan(5000);
     } finally {
       client.close();
     }
