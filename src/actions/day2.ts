@@ -4,37 +4,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type CharmDeps, reconcile } from '../charm.js';
 import { type ImageRow, auditCluster, checkImages, formatBytes, formatTable, garbageCollect, listImages, parseImageList, planRemoval, RemovalRefusedError, removeImages } from '../day2/index.js';
-import { createRegistryClient } from '../images/remote/index.js';
-import { actionFail, actionGet, actionLog, actionSet, configGet, resourceGet } from '../juju/index.js';
+import { actionGet, actionLog, actionSet, configGet, resourceGet } from '../juju/index.js';
 import { readJsonFile } from '../localstate.js';
-import { catalogHosts, readCatalog, refreshUsage, writeCatalog } from '../records.js';
+import { catalogHosts, refreshUsage, writeCatalog } from '../records.js';
 import { mirrorHosts } from '../relations/index.js';
 import { registryFiles } from '../registry/index.js';
-import { probe, waitHealthy } from '../registry/health.js';
+import { waitHealthy } from '../registry/health.js';
 import { Systemd, unitName } from '../registry/service.js';
 import { parseSettings } from '../settings.js';
-import { readEndpoint } from './get-credentials.js';
-
-async function writerContext(deps: CharmDeps) {
-  const settings = parseSettings(await configGet(deps.runner));
-  const writerUrl = `http://127.0.0.1:${settings.writerPort}`;
-  const health = await probe(writerUrl);
-  if (!health.ok) throw new ActionProblem(`the writer registry at ${writerUrl} is not running (${health.detail}): check "juju status" and the offline-registry-writer service`);
-  return { settings, writerUrl, client: createRegistryClient({ baseUrl: writerUrl }), catalog: readCatalog(deps.paths) };
-}
-
-class ActionProblem extends Error {}
-
-/** Runs an action body; an ActionProblem (or any error) becomes action-fail with its message. */
-function action(body: (deps: CharmDeps) => Promise<void>) {
-  return async (deps: CharmDeps) => {
-    try {
-      await body(deps);
-    } catch (err) {
-      await actionFail(deps.runner, (err as Error).message);
-    }
-  };
-}
+import { ActionProblem, action, readEndpoint, writerContext } from './common.js';
 
 const log = (deps: CharmDeps) => (line: string) => actionLog(deps.runner, line);
 

@@ -1,11 +1,10 @@
 // load-images: (re)load archives from the images resource or a path on the unit, with progress in
 // action-log and a summary in the results.
-import { type CharmDeps, reconcile } from '../charm.js';
-import { actionFail, actionGet, actionLog, actionSet, configGet, resourceGet } from '../juju/index.js';
+import { reconcile } from '../charm.js';
+import { actionGet, actionLog, actionSet, resourceGet } from '../juju/index.js';
 import { loadIntoRegistry } from '../loading.js';
 import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, summary, writeResourceLoad } from '../records.js';
-import { probe } from '../registry/health.js';
-import { parseSettings } from '../settings.js';
+import { ActionProblem, action, checkedWriter } from './common.js';
 
 interface Params {
   path?: string;
@@ -13,20 +12,15 @@ interface Params {
   name?: string;
 }
 
-export async function loadImagesAction(deps: CharmDeps): Promise<void> {
+export const loadImagesAction = action(async (deps) => {
   const { runner, paths } = deps;
   const params = await actionGet<Params>(runner);
-  const settings = parseSettings(await configGet(runner));
-  const writerUrl = `http://127.0.0.1:${settings.writerPort}`;
-  const health = await probe(writerUrl);
-  if (!health.ok) {
-    return actionFail(runner, `the writer registry at ${writerUrl} is not running (${health.detail}): check "juju status" and the unit's offline-registry-writer service`);
-  }
+  const { settings, writerUrl } = await checkedWriter(deps);
 
   const fromResource = !params.path;
   const source = params.path || (await resourceGet(runner, 'images'));
   if (!source || (fromResource && !fileFingerprint(source))) {
-    return actionFail(runner, 'no images to load: attach the images resource (juju attach-resource offline-registry images=./images.tar) or give path=<file or directory on the unit>');
+    throw new ActionProblem('no images to load: attach the images resource (juju attach-resource offline-registry images=./images.tar) or give path=<file or directory on the unit>');
   }
   const dryRun = params['dry-run'] === true;
   await actionLog(runner, `${dryRun ? 'checking' : 'loading'} ${source}`);
@@ -81,8 +75,8 @@ export async function loadImagesAction(deps: CharmDeps): Promise<void> {
     await reconcile(deps, { autoLoad: false });
   }
   const noSpace = noSpaceProblem(failures, paths, { sources: [source], bytesPushed: report.bytesPushed });
-  if (noSpace) return actionFail(runner, noSpace);
+  if (noSpace) throw new ActionProblem(noSpace);
   if (failures.length) {
-    await actionFail(runner, `${counts.failed} of ${report.images.length + report.errors.length} failed to load: ${failures[0]}${failures.length > 1 ? ` (and ${failures.length - 1} more: see the results)` : ''}`);
+    throw new ActionProblem(`${counts.failed} of ${report.images.length + report.errors.length} failed to load: ${failures[0]}${failures.length > 1 ? ` (and ${failures.length - 1} more: see the results)` : ''}`);
   }
-}
+});
