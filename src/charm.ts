@@ -17,7 +17,7 @@ import {
   statusSet,
 } from './juju/index.js';
 import { readJsonFile, writeJsonFile } from './localstate.js';
-import { ENDPOINT, publishRegistryRelations } from './relations/index.js';
+import { ENDPOINT, publishRegistryRelations, registryRelationIds } from './relations/index.js';
 import {
   catalogHosts,
   fileFingerprint,
@@ -102,8 +102,10 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     return status;
   };
 
-  // network-get is asked alongside config-get: both are round trips, and http-host is rarely set.
+  // network-get and relation-ids are asked alongside config-get: each is a round trip to the agent.
   const ingress = ingressAddresses(runner).catch((err: Error) => err);
+  const relations = registryRelationIds(runner, ctx.relationEvent === 'broken' && ctx.relation?.endpoint === ENDPOINT ? ctx.relation.id : undefined);
+  relations.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   const config: Record<string, ConfigValue> = await configGet(runner);
   let settings;
   try {
@@ -176,9 +178,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const netloc = `${formatHost(publicHost)}:${settings.port}`;
   await publishRegistryRelations(
     runner,
+    await relations,
     { netloc, tls: Boolean(security.tls), caPem: security.tls?.caPem, auth: security.auth ? { user: security.auth.user, password: security.auth.password } : undefined },
     catalogHosts(catalog),
-    ctx.relationEvent === 'broken' && ctx.relation?.endpoint === ENDPOINT ? ctx.relation.id : undefined,
   );
   const loadRecord = readResourceLoad(paths);
   if (loadRecord && !loadRecord.ok) return setStatus({ name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' });

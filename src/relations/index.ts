@@ -7,14 +7,18 @@ export * from './docker-registry.js';
 
 export const ENDPOINT = 'docker-registry';
 
-/** Publishes to every docker-registry relation but `brokenRelationId` (it is going away). */
+/** The docker-registry relations to publish to: all but `brokenRelationId` (it is going away). */
+export async function registryRelationIds(runner: CommandRunner, brokenRelationId?: string): Promise<string[]> {
+  return (await relationIds(runner, ENDPOINT)).filter((id) => id !== brokenRelationId);
+}
+
+/** Publishes this unit's endpoint, credentials, CA and mirrors to each of `ids`. */
 export async function publishRegistryRelations(
   runner: CommandRunner,
+  ids: string[],
   info: RegistryEndpointInfo,
   upstreamHosts: string[],
-  brokenRelationId?: string,
 ): Promise<number> {
-  const ids = (await relationIds(runner, ENDPOINT)).filter((id) => id !== brokenRelationId);
   if (!ids.length) return 0;
   const data = providerUnitData(info, mirrorHosts(upstreamHosts, info.netloc));
   // relation-set of unchanged values changes nothing on the other side (no relation-changed).
