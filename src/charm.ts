@@ -33,6 +33,7 @@ import {
 } from './records.js';
 import {
   InstallError,
+  type RegistryState,
   type UnitPaths,
   convergeRegistry,
   ensureInstalled,
@@ -41,7 +42,7 @@ import {
   stopRegistry,
 } from './registry/index.js';
 import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
-import { SettingsError, parseSettings } from './settings.js';
+import { type Settings, SettingsError, parseSettings } from './settings.js';
 
 export { ENDPOINT, PEER };
 
@@ -62,8 +63,9 @@ const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER})-relation-(created|joine
 const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
 // update-status warns (still active) above this fill of the data filesystem.
 const DISK_WARNING = 0.9;
-// Hooks in which the machine's FQDN is looked up again (a process); others reuse the last answer.
-const HOST_INFO_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed', 'start']);
+// Hooks that re-check what rarely changes (the FQDN, the CA secret): update-status stays cheap.
+// (A new CA from the leader reaches the other units as a peer relation-changed.)
+const THOROUGH_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed', 'start', 'leader-elected', 'secret-changed', `${PEER}-relation-changed`]);
 
 export function isReconcilingHook(name: string): boolean {
   return RECONCILING_HOOKS.has(name) || RELATION_HOOK.test(name);
@@ -107,7 +109,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const relations = registryRelationIds(runner, ctx.relationEvent === 'broken' && ctx.relation?.endpoint === ENDPOINT ? ctx.relation.id : undefined);
   relations.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
   const config: Record<string, ConfigValue> = await configGet(runner);
-  let settings;
+  let settings: Settings;
   try {
     settings = parseSettings(config);
   } catch (err) {
@@ -130,7 +132,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   let security: SecurityState;
   try {
     security = await convergeSecurity(
-      { settings, paths, runner, ingressAddresses: addresses instanceof Error ? [] : addresses, owner: registryAccount(), refreshHostInfo: HOST_INFO_HOOKS.has(ctx.name) },
+      { settings, paths, runner, ingressAddresses: addresses instanceof Error ? [] : addresses, owner: registryAccount(), thorough: THOROUGH_HOOKS.has(ctx.name) },
       ctx.appName,
     );
   } catch (err) {
@@ -139,7 +141,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     throw err;
   }
 
-  let registry;
+  let registry: RegistryState;
   try {
     registry = await convergeRegistry({
       settings,
@@ -166,24 +168,31 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     await applicationVersionSet(runner, registry.version);
     published.workloadVersion = registry.version;
   }
-  writeJsonFile(publishedFile, published, 0o644);
-  writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc: `${formatHost(publicHost)}:${settings.port}`, tls: settings.tls }, 0o644);
+  const netloc = `${formatHost(publicHost)}:${settings.port}`;
+  writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc, tls: settings.tls }, 0o644);
 
   if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
     await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
   }
 
   const catalog = readCatalog(paths);
-  const images = Object.keys(catalog).length;
-  const netloc = `${formatHost(publicHost)}:${settings.port}`;
   await publishRegistryRelations(
     runner,
     await relations,
     { netloc, tls: Boolean(security.tls), caPem: security.tls?.caPem, auth: security.auth ? { user: security.auth.user, password: security.auth.password } : undefined },
     catalogHosts(catalog),
   );
+  // Juju discards a failed hook's open-port: what was published is recorded only once the hook's
+  // last tool call (the status) went through, so a retried hook opens the port again.
+  const status = await setStatus(servingStatus(paths, settings, registry));
+  writeJsonFile(publishedFile, published, 0o644);
+  return status;
+}
+
+/** The status of a unit whose registry is up: what it serves, or why the last load blocked. */
+function servingStatus(paths: UnitPaths, settings: Settings, registry: RegistryState): Status {
   const loadRecord = readResourceLoad(paths);
-  if (loadRecord && !loadRecord.ok) return setStatus({ name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' });
+  if (loadRecord && !loadRecord.ok) return { name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' };
   const fill = filesystemFill(registry.dataDir);
   const notes = [
     ...registry.notes,
@@ -191,8 +200,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true']),
   ];
   const suffix = notes.length ? ` (${notes.join('; ')})` : '';
+  const images = Object.keys(readCatalog(paths)).length;
   const served = formatBytes(readUsage(paths).bytes);
-  return setStatus({ name: 'active', message: `Serving ${images} images (${served}) at ${registry.publicUrl}${suffix}` });
+  return { name: 'active', message: `Serving ${images} images (${served}) at ${registry.publicUrl}${suffix}` };
 }
 
 /** Loads the images resource unless this exact file already loaded successfully (a stat decides). */

@@ -74,8 +74,13 @@ export interface SecurityInput {
   ingressAddresses: string[];
   owner?: Account;
   now?: Date;
-  /** Refresh the FQDN (a process) only in hooks where it may have changed. */
-  refreshHostInfo?: boolean;
+  /**
+   * In hooks where a few more round trips are fine (not update-status): look up the FQDN again (a
+   * process) and check the app's CA secret still exists and is the one this unit's certificate
+   * comes from. A secret added in a hook that then failed is discarded by Juju while this unit's
+   * files stay: this check makes the leader create the CA again instead of leaving it missing.
+   */
+  thorough?: boolean;
 }
 
 const sha256 = (text: string) => crypto.createHash('sha256').update(text).digest('hex');
@@ -167,7 +172,7 @@ async function convergeTls(input: SecurityInput, record: SecurityRecord, appName
       ingressAddresses: input.ingressAddresses,
       httpHost: settings.httpHost || undefined,
       hostname: os.hostname(),
-      fqdn: await fqdnOf(record, input.refreshHostInfo === true),
+      fqdn: await fqdnOf(record, input.thorough === true),
       extra: settings.tlsSans,
     });
   } catch (err) {
@@ -176,13 +181,18 @@ async function convergeTls(input: SecurityInput, record: SecurityRecord, appName
   const currentCert = readText(files.cert);
   const currentCa = readText(files.ca);
   let reissue = !currentCert || !currentCa || !fs.existsSync(files.key);
+  let ca: { cert: string; key: string } | undefined;
+  if (!reissue && input.thorough) {
+    ca = await applicationCa(input, appName);
+    reissue = ca.cert.trim() !== currentCa!.trim();
+  }
   if (!reissue) {
     const info = await inspectCert(currentCert!);
     const issuedByCa = new crypto.X509Certificate(currentCert!).verify(new crypto.X509Certificate(currentCa!).publicKey);
     reissue = !issuedByCa || needsRenewal(info, wanted, input.now ?? new Date());
   }
   if (reissue) {
-    const ca = await applicationCa(input, appName);
+    ca ??= await applicationCa(input, appName);
     const server = await issueServerCert(ca, { commonName: wanted.dnsNames[0] ?? 'offline-registry', dnsNames: wanted.dnsNames, ipAddresses: wanted.ipAddresses });
     writeFileIfChanged(files.key, server.key, 0o600, keyOwner);
     writeFileIfChanged(files.cert, server.cert, 0o644);

@@ -229,3 +229,22 @@ test('with auth on, containerd pulls over HTTPS with credentials and not without
   }
 }, 120000);
 
+
+test('a CA secret that Juju discarded (its hook failed) is made again by the leader, and the certificate follows', async () => {
+  const sim = await unit();
+  const state = await tlsState();
+  const { port } = portsOf(state);
+  const deployed = await runAll(sim, DEPLOY, state);
+  const firstCa = deployed.secrets.find((s) => s.label === 'offline-registry-ca')!.revisions[0]['ca-cert'];
+  // update-status stays cheap: it does not look for the secret.
+  const quiet = await sim.run('update-status', { ...deployed, secrets: [] });
+  expect(quiet.secrets).toEqual([]);
+  // A hook that re-checks finds it gone: a new CA, a new certificate from it, the peers told.
+  const healed = await sim.run('config-changed', { ...deployed, secrets: [] });
+  expect(healed.unitStatus.status).toBe('active');
+  const newCa = healed.secrets.find((s) => s.label === 'offline-registry-ca')!.revisions[0]['ca-cert'];
+  expect(newCa).not.toBe(firstCa);
+  expect(healed.relations[0].localAppData['ca-cert']).toBe(newCa);
+  expect((await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca: newCa })).status).toBe(200);
+  await expect(httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca: firstCa })).rejects.toThrow();
+});
