@@ -65,6 +65,8 @@ interface SecurityRecord {
   htpasswdFor?: string;
   salt?: string;
   fqdn?: string;
+  /** Leader only: what the peers need to find the app's secrets, as published (republished on thorough hooks). */
+  peerData?: Record<string, string>;
 }
 
 export interface SecurityInput {
@@ -98,7 +100,7 @@ async function peerRelationId(runner: CommandRunner): Promise<string | undefined
 }
 
 /** The app's CA from its secret: the leader creates it the first time. */
-async function applicationCa(input: SecurityInput, appName: string): Promise<{ cert: string; key: string }> {
+async function applicationCa(input: SecurityInput, record: SecurityRecord, appName: string): Promise<{ cert: string; key: string }> {
   const { runner } = input;
   const leader = await isLeader(runner);
   if (leader) {
@@ -110,7 +112,7 @@ async function applicationCa(input: SecurityInput, appName: string): Promise<{ c
     }
     const ca = await createCa({ commonName: `${appName} offline-registry CA` });
     const id = await secretAdd(runner, { 'ca-cert': ca.cert, 'ca-key': ca.key }, { label: CA_SECRET_LABEL, owner: 'application', description: 'CA of the offline registry' });
-    await publishToPeers(runner, { 'ca-secret-id': id, 'ca-cert': ca.cert });
+    await sharePeerData(runner, record, { 'ca-secret-id': id, 'ca-cert': ca.cert });
     return ca;
   }
   const peer = await peerRelationId(runner);
@@ -125,6 +127,13 @@ async function applicationCa(input: SecurityInput, appName: string): Promise<{ c
 export async function publishToPeers(runner: CommandRunner, data: Record<string, string>): Promise<void> {
   const peer = await peerRelationId(runner);
   if (peer) await relationSet(runner, peer, data, { app: true });
+}
+
+// The peer relation may not exist yet when the leader makes a secret (install runs before the
+// peer relation-created hook): remember what was shared, and share it again on thorough hooks.
+async function sharePeerData(runner: CommandRunner, record: SecurityRecord, data: Record<string, string>): Promise<void> {
+  record.peerData = { ...(record.peerData ?? {}), ...data };
+  await publishToPeers(runner, data);
 }
 
 async function fqdnOf(record: SecurityRecord, refresh: boolean): Promise<string> {
@@ -183,7 +192,7 @@ async function convergeTls(input: SecurityInput, record: SecurityRecord, appName
   let reissue = !currentCert || !currentCa || !fs.existsSync(files.key);
   let ca: { cert: string; key: string } | undefined;
   if (!reissue && input.thorough) {
-    ca = await applicationCa(input, appName);
+    ca = await applicationCa(input, record, appName);
     reissue = ca.cert.trim() !== currentCa!.trim();
   }
   if (!reissue) {
@@ -192,7 +201,7 @@ async function convergeTls(input: SecurityInput, record: SecurityRecord, appName
     reissue = !issuedByCa || needsRenewal(info, wanted, input.now ?? new Date());
   }
   if (reissue) {
-    ca ??= await applicationCa(input, appName);
+    ca ??= await applicationCa(input, record, appName);
     const server = await issueServerCert(ca, { commonName: wanted.dnsNames[0] ?? 'offline-registry', dnsNames: wanted.dnsNames, ipAddresses: wanted.ipAddresses });
     writeFileIfChanged(files.key, server.key, 0o600, keyOwner);
     writeFileIfChanged(files.cert, server.cert, 0o644);
@@ -203,7 +212,7 @@ async function convergeTls(input: SecurityInput, record: SecurityRecord, appName
 }
 
 /** The basic-auth password: the operator's, else the one the leader generated into a secret. */
-async function authPassword(input: SecurityInput, appName: string): Promise<string> {
+async function authPassword(input: SecurityInput, record: SecurityRecord, appName: string): Promise<string> {
   const { settings, runner } = input;
   if (settings.authPassword) return settings.authPassword;
   const files = securityFiles(input.paths);
@@ -219,7 +228,7 @@ async function authPassword(input: SecurityInput, appName: string): Promise<stri
     if (!password) {
       password = generatePassword();
       const id = await secretAdd(runner, { password }, { label: AUTH_SECRET_LABEL, owner: 'application', description: 'basic-auth password of the offline registry' });
-      await publishToPeers(runner, { 'auth-secret-id': id });
+      await sharePeerData(runner, record, { 'auth-secret-id': id });
     }
   } else {
     const peer = await peerRelationId(runner);
@@ -243,7 +252,7 @@ export async function convergeSecurity(input: SecurityInput, appName: string): P
   }
   if (input.settings.auth) {
     const user = input.settings.authUser;
-    const password = await authPassword(input, appName);
+    const password = await authPassword(input, record, appName);
     record.salt ??= crypto.randomBytes(16).toString('hex');
     const wantedFor = sha256(`${record.salt}\n${user}\n${password}`);
     if (record.htpasswdFor !== wantedFor || !fs.existsSync(files.htpasswd)) {
@@ -257,6 +266,9 @@ export async function convergeSecurity(input: SecurityInput, appName: string): P
     state.auth = { user, password, htpasswd: files.htpasswd };
   } else {
     record.htpasswdFor = undefined;
+  }
+  if (input.thorough && record.peerData && (await isLeader(input.runner))) {
+    await publishToPeers(input.runner, record.peerData);
   }
   writeJsonFile(files.record, record, 0o600);
   return state;

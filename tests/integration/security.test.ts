@@ -248,3 +248,25 @@ test('a CA secret that Juju discarded (its hook failed) is made again by the lea
   expect((await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca: newCa })).status).toBe(200);
   await expect(httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca: firstCa })).rejects.toThrow();
 });
+
+test('in Juju\'s deploy order (install before the peer relation exists) the leader still shares the CA with its peers', async () => {
+  const sim = await unit();
+  const base = await tlsState();
+  const installed = await sim.run('install', { ...base, relations: [] });
+  expect(installed.exitCode).toBe(0);
+  expect(installed.secrets.map((s) => s.label)).toEqual(['offline-registry-ca']);
+  let out = await sim.run('registry-peers-relation-created', { ...installed, relations: [{ ...PEERS }] }, { relation: 1 });
+  out = await runAll(sim, ['leader-elected', 'config-changed', 'start'], out);
+  const shared = out.relations[0].localAppData;
+  expect(shared['ca-cert']).toBe(installed.secrets[0].revisions[0]['ca-cert']);
+  expect(shared['ca-secret-id']).toMatch(/^secret:/);
+
+  const second = await unit();
+  const joined = await runAll(second, DEPLOY, await tlsState({
+    unitName: 'offline-registry/1',
+    leader: false,
+    secrets: out.secrets,
+    relations: [{ ...PEERS, remoteUnits: ['offline-registry/0'], localAppData: shared }],
+  }));
+  expect(joined.unitStatus.status).toBe('active');
+});
