@@ -246,3 +246,30 @@ test('layer-compression=gzip stores docker save layers gzip-compressed, with the
   await other.sim.run({ action: 'load-images', params: { path: archive } }, other.out);
   expect(skopeoInspect(other.port, 'library/zipped:1').Digest).toBe(skopeoInspect(port, 'library/zipped:1').Digest);
 });
+
+test('cdk-shrinkwrap style bundles load: a tar of containers/*.tar.gz, and the same bundle zstd-compressed', async () => {
+  const { sim, out, port } = await deployWith(undefined);
+  const dir = path.join(tmp, 'shrinkwrap');
+  fs.mkdirSync(path.join(dir, 'containers'), { recursive: true });
+  const members = [
+    ['pause', 'rocks.canonical.com:443/cdk/pause:3.9'],
+    ['coredns', 'rocks.canonical.com:443/cdk/coredns/coredns:1.11.1'],
+  ];
+  for (const [name, tag] of members) {
+    const plain = path.join(dir, `${name}.tar`);
+    await writeDockerSave(plain, [{ tags: [tag], layers: [{ seed: `shrink-${name}`, size: 120_000 }] }]);
+    execFileSync('sh', ['-c', `gzip -c '${plain}' > '${path.join(dir, 'containers', `${name}.tar.gz`)}' && rm '${plain}'`]);
+  }
+  const bundle = path.join(tmp, 'shrinkwrap.tar');
+  execFileSync('tar', ['-C', dir, '-cf', bundle, 'containers']);
+  const loaded = await sim.run({ action: 'load-images', params: { path: bundle } }, out);
+  expect(loaded.action?.results).toMatchObject({ loaded: '2', failed: '0' });
+  expect(skopeoInspect(port, 'cdk/coredns/coredns:1.11.1').Layers).toHaveLength(1);
+
+  const other = await deployWith(undefined);
+  const zstd = `${bundle}.zst`;
+  execFileSync('zstd', ['-q', '-f', bundle, '-o', zstd]);
+  const fromZstd = await other.sim.run({ action: 'load-images', params: { path: zstd } }, other.out);
+  expect(fromZstd.action?.results).toMatchObject({ loaded: '2', failed: '0' });
+  expect(skopeoInspect(other.port, 'cdk/pause:3.9').Digest).toBe(skopeoInspect(port, 'cdk/pause:3.9').Digest);
+});
