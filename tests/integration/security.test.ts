@@ -270,3 +270,29 @@ test('in Juju\'s deploy order (install before the peer relation exists) the lead
   }));
   expect(joined.unitStatus.status).toBe('active');
 });
+
+test('update-status renews a certificate that is about to expire', async () => {
+  const sim = await unit();
+  const state = await tlsState();
+  const { port } = portsOf(state);
+  const deployed = await runAll(sim, DEPLOY, state);
+  const caSecret = deployed.secrets.find((s) => s.label === 'offline-registry-ca')!.revisions[0];
+  // Put in place a certificate from the same CA that expires in 5 days.
+  const dir = fs.mkdtempSync(path.join(tmp, 'short-'));
+  fs.writeFileSync(path.join(dir, 'ca.crt'), caSecret['ca-cert']);
+  fs.writeFileSync(path.join(dir, 'ca.key'), caSecret['ca-key'], { mode: 0o600 });
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', path.join(dir, 'server.key'), '-out', path.join(dir, 'server.csr'), '-subj', '/CN=127.0.0.1']);
+  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl(['x509', '-req', '-in', path.join(dir, 'server.csr'), '-CA', path.join(dir, 'ca.crt'), '-CAkey', path.join(dir, 'ca.key'), '-CAcreateserial', '-days', '5', '-out', path.join(dir, 'server.crt'), '-extfile', path.join(dir, 'ext.cnf')]);
+  const tlsDir = path.join(sim.rootDir, 'etc/offline-registry/tls');
+  fs.copyFileSync(path.join(dir, 'server.crt'), path.join(tlsDir, 'server.crt'));
+  fs.copyFileSync(path.join(dir, 'server.key'), path.join(tlsDir, 'server.key'));
+
+  const renewed = await sim.run('update-status', deployed);
+  expect(renewed.unitStatus.status).toBe('active');
+  const served = x509(fs.readFileSync(path.join(tlsDir, 'server.crt'), 'utf8'));
+  expect(new Date(served.validTo).getTime() - Date.now()).toBeGreaterThan(300 * 24 * 3600 * 1000);
+  const answer = await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca: caSecret['ca-cert'] });
+  expect(answer.status).toBe(200);
+  expect(answer.peerCert && (answer.peerCert as { valid_to?: string }).valid_to).toBe(served.validTo);
+});
