@@ -13,6 +13,7 @@ import {
   networkGet,
   openPort,
   closePort,
+  isLeader,
   resourceGet,
   statusSet,
 } from './juju/index.js';
@@ -132,7 +133,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   let security: SecurityState;
   try {
     security = await convergeSecurity(
-      { settings, paths, runner, ingressAddresses: addresses instanceof Error ? [] : addresses, owner: registryAccount(), thorough: THOROUGH_HOOKS.has(ctx.name) },
+      { settings, paths, runner, isLeader: once(() => isLeader(runner)), ingressAddresses: addresses instanceof Error ? [] : addresses, owner: registryAccount(), thorough: THOROUGH_HOOKS.has(ctx.name) },
       ctx.appName,
     );
   } catch (err) {
@@ -250,6 +251,12 @@ async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompres
         `images resource ${name}: ${counts.failed} failed (${truncate(failures[0], 300)}${failures.length > 1 ? '; ...' : ''}); run the load-images action for details`)
       : undefined,
   });
+}
+
+/** A function that calls `fn` the first time only, and returns that answer ever after. */
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let answer: Promise<T> | undefined;
+  return () => (answer ??= fn());
 }
 
 const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 3)}...` : text);

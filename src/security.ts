@@ -11,7 +11,6 @@ import { generatePassword } from './auth/credentials.js';
 import {
   type CommandRunner,
   CommandError,
-  isLeader,
   relationGet,
   relationIds,
   relationSet,
@@ -70,6 +69,8 @@ interface SecurityRecord {
 }
 
 export interface SecurityInput {
+  /** is-leader, asked at most once per hook (memoised by the caller). */
+  isLeader: () => Promise<boolean>;
   settings: Settings;
   paths: UnitPaths;
   runner: CommandRunner;
@@ -102,8 +103,7 @@ async function peerRelationId(runner: CommandRunner): Promise<string | undefined
 /** The app's CA from its secret: the leader creates it the first time. */
 async function applicationCa(input: SecurityInput, record: SecurityRecord, appName: string): Promise<{ cert: string; key: string }> {
   const { runner } = input;
-  const leader = await isLeader(runner);
-  if (leader) {
+  if (await input.isLeader()) {
     try {
       const content = await secretGet(runner, { label: CA_SECRET_LABEL });
       if (content['ca-cert'] && content['ca-key']) return { cert: content['ca-cert'], key: content['ca-key'] };
@@ -219,7 +219,7 @@ async function authPassword(input: SecurityInput, record: SecurityRecord, appNam
   const cached = readText(files.password);
   if (cached) return cached.trim();
   let password: string | undefined;
-  if (await isLeader(runner)) {
+  if (await input.isLeader()) {
     try {
       password = (await secretGet(runner, { label: AUTH_SECRET_LABEL })).password;
     } catch (err) {
@@ -267,7 +267,7 @@ export async function convergeSecurity(input: SecurityInput, appName: string): P
   } else {
     record.htpasswdFor = undefined;
   }
-  if (input.thorough && record.peerData && (await isLeader(input.runner))) {
+  if (input.thorough && record.peerData && (await input.isLeader())) {
     await publishToPeers(input.runner, record.peerData);
   }
   writeJsonFile(files.record, record, 0o600);
