@@ -1,7 +1,9 @@
 // The foundation driven through the packed charm's dispatch, as Juju would: a real registry comes
 // up on deploy, stays converged, and reports clearly when it cannot.
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { DEPLOY, cleanupUnits, loopbackState, portsOf, runAll, servingPlain, unit } from './charm-under-test.js';
 
@@ -90,6 +92,34 @@ test('the registry-package resource (a registry binary) is used when there is no
   const unitFile = fs.readFileSync(path.join(sim.rootDir, 'etc/systemd/system/offline-registry-public.service'), 'utf8');
   expect(unitFile).toContain(`ExecStart=${path.join(sim.rootDir, 'opt/offline-registry/bin/docker-registry')} serve`);
   expect((await fetch(`http://127.0.0.1:${portsOf(state).port}/v2/`)).status).toBe(200);
+});
+
+test('the registry-package resource may be the docker-registry .deb', async () => {
+  const sim = await unit();
+  const pkg = fs.mkdtempSync(path.join(os.tmpdir(), 'deb-'));
+  try {
+    fs.mkdirSync(path.join(pkg, 'root/DEBIAN'), { recursive: true });
+    fs.mkdirSync(path.join(pkg, 'root/usr/bin'), { recursive: true });
+    fs.writeFileSync(path.join(pkg, 'root/DEBIAN/control'), 'Package: docker-registry\nVersion: 2.8.2+ds1-1\nArchitecture: amd64\nMaintainer: test <test@example.com>\nDescription: registry for the test\n');
+    fs.copyFileSync('/usr/bin/docker-registry', path.join(pkg, 'root/usr/bin/docker-registry'));
+    fs.chmodSync(path.join(pkg, 'root/usr/bin/docker-registry'), 0o755);
+    execFileSync('dpkg-deb', ['--build', '--root-owner-group', '-Zgzip', '-z1', path.join(pkg, 'root'), path.join(pkg, 'docker-registry.deb')], { stdio: 'ignore' });
+    const state = await loopbackState({ apt: { available: [] }, resources: { 'registry-package': path.join(pkg, 'docker-registry.deb') } });
+    const out = await runAll(sim, DEPLOY, state);
+    expect(out.unitStatus.status).toBe('active');
+    const unitFile = fs.readFileSync(path.join(sim.rootDir, 'etc/systemd/system/offline-registry-public.service'), 'utf8');
+    expect(unitFile).toContain(`ExecStart=${path.join(sim.rootDir, 'opt/offline-registry/deb/usr/bin/docker-registry')} serve`);
+    expect((await fetch(`http://127.0.0.1:${portsOf(state).port}/v2/`)).status).toBe(200);
+
+    // Something else attached as the package blocks, naming the resource and what it should be.
+    const junk = path.join(pkg, 'junk.bin');
+    fs.writeFileSync(junk, 'not a package\n');
+    const other = await unit();
+    const bad = await other.run('install', await loopbackState({ apt: { available: [] }, resources: { 'registry-package': junk } }));
+    expect(bad.unitStatus).toEqual({ status: 'blocked', message: 'registry-package resource junk.bin is neither a .deb nor an executable: attach the docker-registry .deb or a static registry binary' });
+  } finally {
+    fs.rmSync(pkg, { recursive: true, force: true });
+  }
 });
 
 test.each([
