@@ -185,25 +185,27 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   );
   // Juju discards a failed hook's open-port: what was published is recorded only once the hook's
   // last tool call (the status) went through, so a retried hook opens the port again.
-  const status = await setStatus(servingStatus(paths, settings, registry));
+  // After stop (or a reboot) the start hook finds the instances down by design: not news.
+  const notes = ctx.name === 'start' ? [] : registry.notes;
+  const status = await setStatus(servingStatus(paths, settings, registry.publicUrl, registry.dataDir, notes));
   writeJsonFile(publishedFile, published, 0o644);
   return status;
 }
 
 /** The status of a unit whose registry is up: what it serves, or why the last load blocked. */
-function servingStatus(paths: UnitPaths, settings: Settings, registry: RegistryState): Status {
+function servingStatus(paths: UnitPaths, settings: Settings, publicUrl: string, dataDir: string, events: string[]): Status {
   const loadRecord = readResourceLoad(paths);
   if (loadRecord && !loadRecord.ok) return { name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' };
-  const fill = filesystemFill(registry.dataDir);
+  const fill = filesystemFill(dataDir);
   const notes = [
-    ...registry.notes,
+    ...events,
     ...(fill !== null && fill > DISK_WARNING ? [`data filesystem ${Math.round(fill * 100)}% full`] : []),
     ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true']),
   ];
   const suffix = notes.length ? ` (${notes.join('; ')})` : '';
   const images = Object.keys(readCatalog(paths)).length;
   const served = formatBytes(readUsage(paths).bytes);
-  return { name: 'active', message: `Serving ${images} images (${served}) at ${registry.publicUrl}${suffix}` };
+  return { name: 'active', message: `Serving ${images} images (${served}) at ${publicUrl}${suffix}` };
 }
 
 /** Loads the images resource unless this exact file already loaded successfully (a stat decides). */

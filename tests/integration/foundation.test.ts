@@ -181,3 +181,27 @@ test('upgrade-charm keeps the registry data', async () => {
   expect(res.status).toBe(200);
   expect(Buffer.from(await res.arrayBuffer()).equals(blob)).toBe(true);
 });
+
+test('stop stops both instances, start brings them back; remove forgets the units and keeps the data', async () => {
+  const sim = await unit();
+  const state = await runAll(sim, DEPLOY, await loopbackState());
+  const { port, writerPort } = portsOf(state);
+  const stopped = await sim.run('stop', state);
+  expect(stopped.exitCode).toBe(0);
+  expect(stopped.thisRun.systemctlCalls).toEqual([
+    ['systemctl', 'stop', 'offline-registry-public.service'],
+    ['systemctl', 'stop', 'offline-registry-writer.service'],
+  ]);
+  await expect(fetch(`http://127.0.0.1:${port}/v2/`)).rejects.toThrow();
+  await expect(fetch(`http://127.0.0.1:${writerPort}/v2/`)).rejects.toThrow();
+
+  const started = await sim.run('start', stopped);
+  expect(started.unitStatus).toEqual({ status: 'active', message: servingPlain(0, port) });
+  expect((await fetch(`http://127.0.0.1:${port}/v2/`)).status).toBe(200);
+
+  const removed = await runAll(sim, ['stop', 'remove'], started);
+  expect(removed.thisRun.systemctlCalls).toEqual(expect.arrayContaining([['systemctl', 'disable', 'offline-registry-public.service'], ['systemctl', 'disable', 'offline-registry-writer.service']]));
+  expect(fs.existsSync(path.join(sim.rootDir, 'etc/systemd/system/offline-registry-public.service'))).toBe(false);
+  expect(fs.existsSync(path.join(sim.rootDir, 'var/lib/offline-registry/data'))).toBe(true);
+  await expect(fetch(`http://127.0.0.1:${port}/v2/`)).rejects.toThrow();
+});
