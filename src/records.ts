@@ -6,9 +6,9 @@ import path from 'node:path';
 import type { Catalog, LoadReport } from './images/index.js';
 import { formatBytes } from './format.js';
 import { readJsonFile, writeJsonFile } from './localstate.js';
+import type { UnitPaths } from './registry/index.js';
 
 export { formatBytes };
-import type { UnitPaths } from './registry/index.js';
 
 export interface ResourceLoadRecord {
   fingerprint: string;
@@ -45,17 +45,18 @@ export async function refreshUsage(paths: UnitPaths): Promise<Usage> {
 export function noSpaceProblem(failures: string[], paths: UnitPaths, attempt?: { sources: string[]; bytesPushed: number }): string | null {
   if (!failures.length) return null;
   const explicit = failures.some((f) => /no space left|ENOSPC|disk quota/i.test(f));
-  const free = filesystemFree(paths.defaultDataDir);
+  const free = filesystemSpace(paths.defaultDataDir)?.free ?? null;
   const needed = attempt ? attempt.sources.reduce((n, s) => n + pathSize(s), 0) - attempt.bytesPushed : 0;
   if (!explicit && !(free !== null && needed > free)) return null;
   const detail = free !== null && needed > 0 ? `${formatBytes(free)} free, the images need up to ${formatBytes(needed)} more` : 'the disk is full';
   return `no space left on the registry data filesystem (${paths.defaultDataDir}: ${detail}): free space (remove-images, garbage-collect) or attach larger registry-data storage, then load again`;
 }
 
-function filesystemFree(dir: string): number | null {
+/** Bytes free (for unprivileged writers) and in all on the filesystem holding `dir`. */
+function filesystemSpace(dir: string): { free: number; total: number } | null {
   try {
     const stat = fs.statfsSync(dir);
-    return stat.bavail * stat.bsize;
+    return { free: stat.bavail * stat.bsize, total: stat.blocks * stat.bsize };
   } catch {
     return null;
   }
@@ -74,13 +75,8 @@ function pathSize(target: string): number {
 
 /** How full the filesystem holding `dir` is, 0..1; null when it cannot be told. */
 export function filesystemFill(dir: string): number | null {
-  try {
-    const stat = fs.statfsSync(dir);
-    const total = stat.blocks * stat.bsize;
-    return total > 0 ? 1 - (stat.bavail * stat.bsize) / total : null;
-  } catch {
-    return null;
-  }
+  const space = filesystemSpace(dir);
+  return space && space.total > 0 ? 1 - space.free / space.total : null;
 }
 
 export function readCatalog(paths: UnitPaths): Catalog {
@@ -122,7 +118,6 @@ export function loadFailures(report: LoadReport): string[] {
     ...report.errors.map((e) => `${e.source}: ${e.message}`),
   ];
 }
-
 
 export function summary(report: LoadReport): { loaded: number; present: number; skipped: number; failed: number } {
   const count = (...statuses: string[]) => report.images.filter((i) => statuses.includes(i.status)).length;
