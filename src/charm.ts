@@ -123,8 +123,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
 
   const packageResource = () => resourceGet(runner, 'registry-package');
   const onInstalling = () => statusSet(runner, { name: 'maintenance', message: 'Installing docker-registry' });
+  let install: Awaited<ReturnType<typeof ensureInstalled>>;
   try {
-    await ensureInstalled({ paths, runner, packageResource, onInstalling });
+    install = await ensureInstalled({ paths, runner, packageResource, onInstalling, recheckResource: ctx.name === 'upgrade-charm' });
   } catch (err) {
     if (err instanceof InstallError) return setStatus({ name: 'blocked', message: err.message });
     throw err;
@@ -146,12 +147,12 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   try {
     registry = await convergeRegistry({
       settings,
+      installed: install.installed,
+      freshInstall: install.fresh,
       security: { tls: security.tls, htpasswd: security.auth?.htpasswd, changed: security.changed },
       publicHost,
       paths,
       runner,
-      packageResource,
-      onInstalling,
       log,
     });
   } catch (err) {

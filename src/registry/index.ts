@@ -9,7 +9,7 @@ import type { Settings } from '../settings.js';
 import { registryAccount } from './account.js';
 import { type InstanceRole, listenAddress, renderRegistryConfig } from './config.js';
 import { probe, waitHealthy } from './health.js';
-import { type InstalledRegistry, installRegistry } from './install.js';
+import { type InstalledRegistry, installRegistry, resourceFingerprint } from './install.js';
 import type { UnitPaths } from './paths.js';
 import { PACKAGE_UNIT, Systemd, renderUnitFile, unitName } from './service.js';
 
@@ -34,16 +34,26 @@ export interface PublicSecurity {
   changed: boolean;
 }
 
+export interface InstallInput {
+  paths: UnitPaths;
+  runner: CommandRunner;
+  /** Looks up the registry-package resource (a hook-tool call): at first install, or when rechecking. */
+  packageResource: () => Promise<string | null>;
+  onInstalling?: () => Promise<void>;
+  /** Look at the resource again (upgrade-charm: `juju attach-resource` may have brought a new one). */
+  recheckResource?: boolean;
+}
+
 export interface ConvergeInput {
   settings: Settings;
+  installed: InstalledRegistry;
+  /** The binary was (re)installed in this hook: both instances restart on it. */
+  freshInstall?: boolean;
   security?: PublicSecurity;
   /** The host clients use (http-host, else the unit's ingress address). */
   publicHost: string;
   paths: UnitPaths;
   runner: CommandRunner;
-  /** Looks up the registry-package resource only when an install is needed (a hook-tool call). */
-  packageResource: () => Promise<string | null>;
-  onInstalling?: () => Promise<void>;
   log?: (message: string) => Promise<void>;
 }
 
@@ -61,15 +71,21 @@ export function registryFiles(paths: UnitPaths) {
 
 export { registryAccount } from './account.js';
 
-export async function ensureInstalled(input: Pick<ConvergeInput, 'paths' | 'runner' | 'packageResource' | 'onInstalling'>): Promise<InstalledRegistry> {
+/** The registry binary, installed when missing or when a new registry-package resource came. */
+export async function ensureInstalled(input: InstallInput): Promise<{ installed: InstalledRegistry; fresh: boolean }> {
   const files = registryFiles(input.paths);
   const known = readJsonFile<InstalledRegistry | null>(files.installed, null);
-  if (known && fs.existsSync(known.binary)) return known;
+  let resource: string | null | undefined;
+  if (known && fs.existsSync(known.binary)) {
+    if (!input.recheckResource) return { installed: known, fresh: false };
+    resource = await input.packageResource();
+    if (resourceFingerprint(resource) === known.resourceFingerprint) return { installed: known, fresh: false };
+  }
   await input.onInstalling?.();
-  const installed = await installRegistry(input.runner, { resource: await input.packageResource(), packageDir: input.paths.packageDir });
+  const installed = await installRegistry(input.runner, { resource: resource !== undefined ? resource : await input.packageResource(), packageDir: input.paths.packageDir });
   await new Systemd(input.runner).silence(PACKAGE_UNIT);
   writeJsonFile(files.installed, installed, 0o644);
-  return installed;
+  return { installed, fresh: true };
 }
 
 const sha256 = (data: string | Buffer) => crypto.createHash('sha256').update(data).digest('hex');
@@ -93,8 +109,7 @@ function httpSecret(file: string): string {
 }
 
 export async function convergeRegistry(input: ConvergeInput): Promise<RegistryState> {
-  const { settings, paths, runner } = input;
-  const installed = await ensureInstalled(input);
+  const { settings, paths, runner, installed } = input;
   const files = registryFiles(paths);
   const account = registryAccount();
   const owner = account ? { uid: account.uid, gid: account.gid } : undefined;
@@ -135,6 +150,7 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
     }
   }
   if (security.changed) changed.public = true;
+  if (input.freshInstall) changed.public = changed.writer = true;
   if (unitsChanged) {
     await systemd.daemonReload();
     for (const role of ROLES) await systemd.enable(unitName(role));

@@ -17,6 +17,19 @@ export interface InstalledRegistry {
   binary: string;
   version: string;
   source: 'resource' | 'apt';
+  /** The registry-package resource file it came from (stat identity), so a new one is noticed. */
+  resourceFingerprint?: string;
+}
+
+/** Stat identity of a non-empty resource file; undefined when there is none (Juju's empty placeholder). */
+export function resourceFingerprint(file: string | null): string | undefined {
+  if (!file) return undefined;
+  try {
+    const stat = fs.statSync(file);
+    return stat.isFile() && stat.size > 0 ? `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeMs}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function fileKind(file: string): 'deb' | 'elf' | 'unknown' {
@@ -94,7 +107,8 @@ export async function registryVersion(runner: CommandRunner, binary: string): Pr
 }
 
 export async function installRegistry(runner: CommandRunner, opts: { resource: string | null; packageDir: string }): Promise<InstalledRegistry> {
-  const useResource = opts.resource !== null && fs.existsSync(opts.resource) && fs.statSync(opts.resource).size > 0;
+  const fingerprint = resourceFingerprint(opts.resource);
+  const useResource = fingerprint !== undefined;
   const binary = useResource ? await fromResource(runner, opts.resource!, opts.packageDir) : await fromApt(runner);
   let version: string;
   try {
@@ -102,5 +116,5 @@ export async function installRegistry(runner: CommandRunner, opts: { resource: s
   } catch (err) {
     throw new InstallError(`${binary} does not run (${(err as Error).message.split('\n')[0]}): attach a registry-package built for this machine`);
   }
-  return { binary, version, source: useResource ? 'resource' : 'apt' };
+  return { binary, version, source: useResource ? 'resource' : 'apt', resourceFingerprint: fingerprint };
 }

@@ -92,6 +92,19 @@ test('the registry-package resource (a registry binary) is used when there is no
   const unitFile = fs.readFileSync(path.join(sim.rootDir, 'etc/systemd/system/offline-registry-public.service'), 'utf8');
   expect(unitFile).toContain(`ExecStart=${path.join(sim.rootDir, 'opt/offline-registry/bin/docker-registry')} serve`);
   expect((await fetch(`http://127.0.0.1:${portsOf(state).port}/v2/`)).status).toBe(200);
+
+  // juju attach-resource registry-package=<new build>: upgrade-charm installs it and restarts both.
+  const same = await sim.run('upgrade-charm', out);
+  expect(same.thisRun.systemctlCalls).toEqual([]);
+  const newBuild = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'new-registry-')), 'registry');
+  fs.copyFileSync('/usr/bin/docker-registry', newBuild);
+  const upgraded = await sim.run('upgrade-charm', { ...same, resources: { 'registry-package': newBuild } });
+  expect(upgraded.thisRun.systemctlCalls).toEqual(expect.arrayContaining([
+    ['systemctl', 'restart', 'offline-registry-public.service'],
+    ['systemctl', 'restart', 'offline-registry-writer.service'],
+  ]));
+  expect(upgraded.unitStatus.status).toBe('active');
+  fs.rmSync(path.dirname(newBuild), { recursive: true, force: true });
 });
 
 test('the registry-package resource may be the docker-registry .deb', async () => {
