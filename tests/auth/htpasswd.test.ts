@@ -7,7 +7,7 @@ import {
   validatePassword,
   validateUsername,
 } from '../../src/auth/htpasswd.js';
-import { startConfiguredRegistry } from '../tls/registry-process.js';
+import { startConfiguredRegistry } from '../support/registry.js';
 
 describe('renderHtpasswd', () => {
   test('one user:bcrypt line with the $2y$ tag and cost 10, verified by bcryptjs', () => {

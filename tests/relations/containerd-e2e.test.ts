@@ -2,66 +2,21 @@
 // relation data and custom_registries rendered the containerd charm's way into a real containerd
 // 1.6, which then pulls `rocks.canonical.com[:443]/...` through the mirror over TLS with auth,
 // presenting the node's own certificate as the charm makes it do.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import tarStream from 'tar-stream';
 import { generatePassword, renderHtpasswd } from '../../src/auth/htpasswd.js';
 import { renderContainerdRegistryConfig } from '../../src/relations/containerd-toml.js';
 import { decodeRelationValue, mirrorHosts, providerUnitData } from '../../src/relations/docker-registry.js';
 import { createCa, issueServerCert } from '../../src/tls/index.js';
 import { criPull, startContainerd, type Containerd } from '../support/containerd.js';
-import { startTestRegistry } from '../support/registry.js';
-import { startConfiguredRegistry } from '../tls/registry-process.js';
+import { startConfiguredRegistry, startTestRegistry } from '../support/registry.js';
+import { BUSYBOX_REPO, BUSYBOX_TAG, pushBusybox } from '../support/busybox-image.js';
 
-const REPO = 'cdk/test/busybox';
-const TAG = '1.35';
+const REPO = BUSYBOX_REPO;
+const TAG = BUSYBOX_TAG;
 const NAME = 'registry.test';
-const sha256 = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 
-async function busyboxLayer(): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (d: unknown) => chunks.push(d as Buffer));
-  const done = new Promise<void>((r) => pack.on('end', () => r()));
-  pack.entry({ name: 'bin/busybox', mode: 0o755, mtime: new Date(0) }, fs.readFileSync('/bin/busybox'));
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
-async function pushBlob(url: string, blob: Buffer): Promise<string> {
-  const digest = sha256(blob);
-  const start = await fetch(`${url}/v2/${REPO}/blobs/uploads/`, { method: 'POST' });
-  const location = new URL(start.headers.get('location')!, url);
-  location.searchParams.set('digest', digest);
-  const put = await fetch(location, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream' }, body: new Uint8Array(blob) });
-  if (put.status !== 201) throw new Error(`blob upload answered ${put.status}`);
-  return digest;
-}
-
-/** Pushes a one-layer busybox image over plain HTTP; returns its image ID (config digest). */
-async function pushBusybox(url: string): Promise<string> {
-  const layer = await busyboxLayer();
-  const arch = ({ x64: 'amd64', arm64: 'arm64', s390x: 's390x', ppc64: 'ppc64le' } as Record<string, string>)[process.arch] ?? process.arch;
-  const config = Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] } }));
-  const layerDigest = await pushBlob(url, layer);
-  const configDigest = await pushBlob(url, config);
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-    config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest },
-    layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar', size: layer.length, digest: layerDigest }],
-  });
-  const res = await fetch(`${url}/v2/${REPO}/manifests/${TAG}`, {
-    method: 'PUT',
-    headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' },
-    body: manifest,
-  });
-  if (res.status !== 201) throw new Error(`manifest upload answered ${res.status}`);
-  return configDigest;
-}
 
 const canRun = process.getuid?.() === 0 && fs.existsSync('/usr/bin/containerd');
 const maybe = canRun ? describe : describe.skip;
@@ -79,7 +34,7 @@ maybe('containerd 1.6 through the docker-registry relation as the containerd cha
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relation-e2e-'));
     const plain = await startTestRegistry();
     stops.push(() => plain.stop());
-    const imageId = await pushBusybox(plain.url);
+    const { imageId } = await pushBusybox(plain.url);
 
     const ca = await createCa({ commonName: 'offline-registry e2e CA' });
     const server = await issueServerCert(ca, { commonName: NAME, dnsNames: [NAME], ipAddresses: ['127.0.0.1'] });

@@ -1,88 +1,21 @@
 // Real containerd 1.6 pulling from a real docker-registry on loopback: the hosts.toml path (ctr),
 // the CRI path kubelet uses (legacy registry.mirrors tables), plain HTTP and TLS with a private CA.
-import { spawn } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { execa } from 'execa';
-import tarStream from 'tar-stream';
 import { containerdConfig, criPull, ctrPull, hostsFileContent, startContainerd, type Containerd } from './containerd.js';
-import { freePort, waitFor } from './ports.js';
-import { startTestRegistry, type TestRegistry } from './registry.js';
+import { waitFor } from './ports.js';
+import { startConfiguredRegistry, startTestRegistry, type TestRegistry } from './registry.js';
+import { BUSYBOX_REPO, BUSYBOX_TAG, pushBusybox } from './busybox-image.js';
 
-const REPO = 'cdk/test/busybox';
-const TAG = '1.35';
+const REPO = BUSYBOX_REPO;
+const TAG = BUSYBOX_TAG;
 const CRI = 'plugins."io.containerd.grpc.v1.cri".registry';
 
-const sha256 = (b: Buffer) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
 
-/** One uncompressed layer holding /bin/busybox and /bin/sh -> busybox. */
-async function busyboxLayer(): Promise<Buffer> {
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (d: unknown) => chunks.push(d as Buffer));
-  const done = new Promise<void>((r) => pack.on('end', () => r()));
-  const mtime = new Date(0);
-  pack.entry({ name: 'bin/', type: 'directory', mode: 0o755, mtime });
-  pack.entry({ name: 'bin/busybox', mode: 0o755, mtime }, fs.readFileSync('/bin/busybox'));
-  pack.entry({ name: 'bin/sh', type: 'symlink', linkname: 'busybox', mode: 0o777, mtime });
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
-}
-
-async function pushBlob(registryUrl: string, repo: string, blob: Buffer): Promise<string> {
-  const digest = sha256(blob);
-  if ((await fetch(`${registryUrl}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' })).status === 200) return digest;
-  const start = await fetch(`${registryUrl}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  expect(start.status).toBe(202);
-  const location = new URL(start.headers.get('location')!, registryUrl);
-  location.searchParams.set('digest', digest);
-  const put = await fetch(location, {
-    method: 'PUT',
-    headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(blob.length) },
-    body: new Uint8Array(blob),
-  });
-  expect(put.status).toBe(201);
-  return digest;
-}
-
-/**
- * Pushes a Docker schema2 image (uncompressed layer, as the charm pushes docker-save layers).
- * CRI names an image by its config digest (the image ID); ctr prints the manifest digest.
- */
-async function pushBusybox(registryUrl: string): Promise<{ manifestDigest: string; imageId: string }> {
-  const layer = await busyboxLayer();
-  const arch = ({ x64: 'amd64', arm64: 'arm64', s390x: 's390x', ppc64: 'ppc64le' } as Record<string, string>)[process.arch] ?? process.arch;
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: arch,
-      os: 'linux',
-      config: { Cmd: ['/bin/sh'] },
-      rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
-    }),
-  );
-  const layerDigest = await pushBlob(registryUrl, REPO, layer);
-  const configDigest = await pushBlob(registryUrl, REPO, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
-      config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: config.length, digest: configDigest },
-      layers: [{ mediaType: 'application/vnd.docker.image.rootfs.diff.tar', size: layer.length, digest: layerDigest }],
-    }),
-  );
-  const res = await fetch(`${registryUrl}/v2/${REPO}/manifests/${TAG}`, {
-    method: 'PUT',
-    headers: { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' },
-    body: new Uint8Array(manifest),
-  });
-  expect(res.status).toBe(201);
-  return { manifestDigest: sha256(manifest), imageId: configDigest };
-}
 
 async function imageNames(c: Containerd, namespace: string): Promise<string[]> {
   const r = await execa('ctr', ['--address', c.socket, '--namespace', namespace, 'images', 'ls', '-q'], { timeout: 10000 });
@@ -103,23 +36,10 @@ async function makeCerts(dir: string, name: string): Promise<{ ca: string; cert:
 }
 
 /** docker-registry with TLS on 127.0.0.1, serving the storage of another (plain) test registry. */
-async function startTlsRegistry(dir: string, dataDir: string, tls: { ca: string; cert: string; key: string }, name: string, extraConfig = '') {
-  const port = await freePort();
-  const configPath = path.join(dir, `tls-registry-${port}.yml`);
-  fs.writeFileSync(
-    configPath,
-    [
-      'version: 0.1',
-      'log: {level: warn}',
-      `storage: {filesystem: {rootdirectory: ${JSON.stringify(dataDir)}}}`,
-      `http: {addr: "127.0.0.1:${port}", secret: test-secret, tls: {certificate: ${JSON.stringify(tls.cert)}, key: ${JSON.stringify(tls.key)}}}`,
-      extraConfig,
-    ].join('\n'),
-  );
-  const child = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+async function startTlsRegistry(dataDir: string, tls: { ca: string; cert: string; key: string }, name: string, auth?: Record<string, unknown>) {
+  const registry = await startConfiguredRegistry({ dataDir, config: () => ({ http: { tls: { certificate: tls.cert, key: tls.key } }, auth }) });
   const ca = fs.readFileSync(tls.ca);
+  const port = registry.port;
   const probe = () =>
     new Promise<boolean>((resolve) => {
       const req = https.get({ host: '127.0.0.1', port, path: '/v2/', servername: name, ca, timeout: 2000 }, (res) => {
@@ -132,20 +52,10 @@ async function startTlsRegistry(dir: string, dataDir: string, tls: { ca: string;
   try {
     await waitFor(probe, 10000, `TLS docker-registry on 127.0.0.1:${port}`);
   } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${stderr}`);
+    await registry.stop();
+    throw err;
   }
-  return {
-    port,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return registry;
 }
 
 describe('containerd config and hosts file (pure)', () => {
@@ -236,7 +146,7 @@ describe('real containerd 1.6 pulling from a real registry', () => {
     const dir = tmpDir();
     const name = 'registry.test';
     const certs = await makeCerts(dir, name);
-    const tlsRegistry = await startTlsRegistry(dir, registry.dataDir, certs, name);
+    const tlsRegistry = await startTlsRegistry(registry.dataDir, certs, name);
     try {
       const netloc = `${name}:${tlsRegistry.port}`;
       const c = await start({
@@ -272,7 +182,7 @@ describe('real containerd 1.6 pulling from a real registry', () => {
     const certs = await makeCerts(dir, name);
     const htpasswd = path.join(dir, 'htpasswd');
     fs.writeFileSync(htpasswd, `charm:${bcrypt.hashSync('s3cret-pw', 10)}\n`, { mode: 0o600 });
-    const tlsRegistry = await startTlsRegistry(dir, registry.dataDir, certs, name, `auth: {htpasswd: {realm: test, path: ${JSON.stringify(htpasswd)}}}`);
+    const tlsRegistry = await startTlsRegistry(registry.dataDir, certs, name, { htpasswd: { realm: 'test', path: htpasswd } });
     try {
       const netloc = `${name}:${tlsRegistry.port}`;
       const mirrors = [

@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import path from 'node:path';
 import { createCa, issueServerCert, type Pem } from '../../src/tls/index.js';
-import { startConfiguredRegistry, type ConfiguredRegistry } from './registry-process.js';
+import { startConfiguredRegistry, type ConfiguredRegistry } from '../support/registry.js';
 
 let ca: Pem;
 let registry: ConfiguredRegistry;
