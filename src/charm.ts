@@ -25,10 +25,10 @@ import {
   filesystemFill,
   formatBytes,
   loadFailures,
-  noSpaceProblem,
   readCatalog,
   readResourceLoad,
   readUsage,
+  recordResourceLoad,
   summary,
   writeResourceLoad,
 } from './records.js';
@@ -170,7 +170,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     await applicationVersionSet(runner, registry.version);
     published.workloadVersion = registry.version;
   }
-  const netloc = `${formatHost(publicHost)}:${settings.port}`;
+  const { netloc } = registry;
   writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc, tls: settings.tls }, 0o644);
 
   if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
@@ -246,14 +246,7 @@ async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompres
   const counts = summary(report);
   await jujuLog(runner, failures.length ? 'WARNING' : 'INFO', `images resource ${name}: ${counts.loaded} pushed, ${counts.present} already present, ${counts.skipped} skipped, ${counts.failed} failed, ${formatBytes(report.bytesPushed)} in ${report.seconds.toFixed(1)} s`);
   for (const failure of failures) await jujuLog(runner, 'WARNING', `images resource ${name}: ${failure}`);
-  writeResourceLoad(paths, {
-    fingerprint,
-    ok: failures.length === 0,
-    problem: failures.length
-      ? (noSpaceProblem(failures, paths, { sources: [resource!], bytesPushed: report.bytesPushed }) ??
-        `images resource ${name}: ${counts.failed} failed (${truncate(failures[0], 300)}${failures.length > 1 ? '; ...' : ''}); run the load-images action for details`)
-      : undefined,
-  });
+  recordResourceLoad(paths, resource!, fingerprint, report);
 }
 
 /** A function that calls `fn` the first time only, and returns that answer ever after. */
@@ -261,10 +254,6 @@ function once<T>(fn: () => Promise<T>): () => Promise<T> {
   let answer: Promise<T> | undefined;
   return () => (answer ??= fn());
 }
-
-const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 3)}...` : text);
-
-const formatHost = (host: string) => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
 
 async function ingressAddresses(runner: CommandRunner): Promise<string[]> {
   const info = await networkGet(runner, ENDPOINT);

@@ -112,6 +112,22 @@ export function writeResourceLoad(paths: UnitPaths, record: ResourceLoadRecord):
   writeJsonFile(files(paths).resourceLoad, record, 0o644);
 }
 
+const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 3)}...` : text);
+
+/**
+ * Records how a load of the images resource went: a failed one keeps the unit blocked (with
+ * this message) until the resource loads cleanly.
+ */
+export function recordResourceLoad(paths: UnitPaths, resource: string, fingerprint: string, report: LoadReport): void {
+  const failures = loadFailures(report);
+  const name = path.basename(resource);
+  const problem = failures.length
+    ? (noSpaceProblem(failures, paths, { sources: [resource], bytesPushed: report.bytesPushed }) ??
+      `images resource ${name}: ${summary(report).failed} failed (${truncate(failures[0], 300)}${failures.length > 1 ? '; ...' : ''}); run the load-images action for details`)
+    : undefined;
+  writeResourceLoad(paths, { fingerprint, ok: failures.length === 0, problem });
+}
+
 export function loadFailures(report: LoadReport): string[] {
   return [
     ...report.images.filter((i) => i.status === 'failed' || i.status === 'conflict').map((i) => `${i.reference}: ${i.message ?? i.status}`),

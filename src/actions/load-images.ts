@@ -3,7 +3,7 @@
 import { reconcile } from '../charm.js';
 import { actionGet, actionLog, actionSet, resourceGet } from '../juju/index.js';
 import { loadIntoRegistry } from '../loading.js';
-import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, summary, writeResourceLoad } from '../records.js';
+import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, recordResourceLoad, summary } from '../records.js';
 import { ActionProblem, action, checkedWriter } from './common.js';
 
 interface Params {
@@ -64,13 +64,7 @@ export const loadImagesAction = action(async (deps) => {
   });
 
   if (!dryRun) {
-    if (fromResource) {
-      writeResourceLoad(paths, {
-        fingerprint: fileFingerprint(source)!,
-        ok: failures.length === 0,
-        problem: failures.length ? (noSpaceProblem(failures, paths, { sources: [source], bytesPushed: report.bytesPushed }) ?? `images resource: ${counts.failed} failed (${failures[0]}); run the load-images action for details`) : undefined,
-      });
-    }
+    if (fromResource) recordResourceLoad(paths, source, fileFingerprint(source)!, report);
     // New images and upstream hosts change the status and what the relation publishes.
     await reconcile(deps, { autoLoad: false });
   }

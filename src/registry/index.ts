@@ -20,6 +20,8 @@ export const ROLES: InstanceRole[] = ['public', 'writer'];
 
 export interface RegistryState {
   publicUrl: string;
+  /** host:port clients use (no scheme): the relation's registry_netloc. */
+  netloc: string;
   writerUrl: string;
   version: string;
   dataDir: string;
@@ -121,7 +123,8 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
 
   const security = input.security ?? { changed: false };
   const scheme = security.tls ? 'https' : 'http';
-  const publicUrl = `${scheme}://${formatHost(input.publicHost)}:${settings.port}`;
+  const netloc = `${formatHost(input.publicHost)}:${settings.port}`;
+  const publicUrl = `${scheme}://${netloc}`;
   const writerUrl = `http://127.0.0.1:${settings.writerPort}`;
   const instances = {
     public: { listen: listenAddress(settings.bindAddress, settings.port), hostUrl: publicUrl, probeUrl: `${scheme}://${formatHost(settings.bindAddress || '127.0.0.1')}:${settings.port}` },
@@ -173,7 +176,7 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
       }
     }),
   );
-  return { publicUrl, writerUrl, version: installed.version, dataDir, notes };
+  return { publicUrl, netloc, writerUrl, version: installed.version, dataDir, notes };
 }
 
 export async function stopRegistry(runner: CommandRunner): Promise<void> {
