@@ -131,10 +131,11 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     throw err;
   }
 
+  const account = registryAccount();
   let security: SecurityState;
   try {
     security = await convergeSecurity(
-      { settings, paths, runner, isLeader: once(() => isLeader(runner)), ingressAddresses: addresses instanceof Error ? [] : addresses, owner: registryAccount(), thorough: THOROUGH_HOOKS.has(ctx.name) },
+      { settings, paths, runner, isLeader: once(() => isLeader(runner)), ingressAddresses: addresses instanceof Error ? [] : addresses, owner: account, thorough: THOROUGH_HOOKS.has(ctx.name) },
       ctx.appName,
     );
   } catch (err) {
@@ -148,6 +149,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     registry = await convergeRegistry({
       settings,
       installed: install.installed,
+      account,
       freshInstall: install.fresh,
       security: { tls: security.tls, htpasswd: security.auth?.htpasswd, changed: security.changed },
       publicHost,
@@ -188,13 +190,13 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   // last tool call (the status) went through, so a retried hook opens the port again.
   // After stop (or a reboot) the start hook finds the instances down by design: not news.
   const notes = ctx.name === 'start' ? [] : registry.notes;
-  const status = await setStatus(servingStatus(paths, settings, registry.publicUrl, registry.dataDir, notes));
+  const status = await setStatus(servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes));
   writeJsonFile(publishedFile, published, 0o644);
   return status;
 }
 
 /** The status of a unit whose registry is up: what it serves, or why the last load blocked. */
-function servingStatus(paths: UnitPaths, settings: Settings, publicUrl: string, dataDir: string, events: string[]): Status {
+function servingStatus(paths: UnitPaths, settings: Settings, images: number, publicUrl: string, dataDir: string, events: string[]): Status {
   const loadRecord = readResourceLoad(paths);
   if (loadRecord && !loadRecord.ok) return { name: 'blocked', message: loadRecord.problem ?? 'the images resource failed to load' };
   const fill = filesystemFill(dataDir);
@@ -204,7 +206,6 @@ function servingStatus(paths: UnitPaths, settings: Settings, publicUrl: string, 
     ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true']),
   ];
   const suffix = notes.length ? ` (${notes.join('; ')})` : '';
-  const images = Object.keys(readCatalog(paths)).length;
   const served = formatBytes(readUsage(paths).bytes);
   return { name: 'active', message: `Serving ${images} images (${served}) at ${publicUrl}${suffix}` };
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { CommandRunner } from '../juju/index.js';
 import { readJsonFile, writeFileIfChanged, writeJsonFile } from '../localstate.js';
 import type { Settings } from '../settings.js';
-import { registryAccount } from './account.js';
+import type { Account } from './account.js';
 import { type InstanceRole, listenAddress, renderRegistryConfig } from './config.js';
 import { probe, waitHealthy } from './health.js';
 import { type InstalledRegistry, installRegistry, resourceFingerprint } from './install.js';
@@ -49,6 +49,8 @@ export interface InstallInput {
 export interface ConvergeInput {
   settings: Settings;
   installed: InstalledRegistry;
+  /** The account the registry runs as (it owns the data and the configs); undefined: root. */
+  account?: Account;
   /** The binary was (re)installed in this hook: both instances restart on it. */
   freshInstall?: boolean;
   security?: PublicSecurity;
@@ -113,7 +115,7 @@ function httpSecret(file: string): string {
 export async function convergeRegistry(input: ConvergeInput): Promise<RegistryState> {
   const { settings, paths, runner, installed } = input;
   const files = registryFiles(paths);
-  const account = registryAccount();
+  const { account } = input;
   const owner = account ? { uid: account.uid, gid: account.gid } : undefined;
   const dataDir = paths.defaultDataDir;
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o750 });
