@@ -14,13 +14,13 @@ export interface RegistryEndpointInfo {
 
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)(:\d{1,5})?$/;
 
-function checkNetloc(netloc: string): void {
+export function checkNetloc(netloc: string): void {
   if (!HOST_PORT.test(netloc)) {
     throw new Error(`registry address ${JSON.stringify(netloc)} must be host:port without a scheme, e.g. 10.0.0.7:5000`);
   }
 }
 
-function checkAuth(auth: RegistryEndpointInfo['auth']): void {
+export function checkAuth(auth: RegistryEndpointInfo['auth']): void {
   if (!auth) return;
   const problem = validateUsername(auth.user) ?? validatePassword(auth.password);
   if (problem) throw new Error(problem);
@@ -67,7 +67,7 @@ function splitHostPort(value: string): { host: string; port?: string } {
 }
 
 /** Whether `a` and `b` name the same registry once the default https port is accounted for. */
-function sameRegistryHost(a: string, b: string): boolean {
+export function sameRegistryHost(a: string, b: string): boolean {
   const x = splitHostPort(a.toLowerCase());
   const y = splitHostPort(b.toLowerCase());
   return x.host === y.host && (x.port ?? '443') === (y.port ?? '443');
