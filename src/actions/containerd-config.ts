@@ -4,7 +4,7 @@
 import { actionSet } from '../juju/index.js';
 import { catalogHosts, readCatalog } from '../records.js';
 import { customRegistriesNextToRelation, customRegistriesStandalone, hostsToml, mirrorHosts } from '../relations/index.js';
-import { k8sCustomRegistries } from '../relations/k8s-registries.js';
+import { k8sCustomRegistriesValue } from '../relations/k8s-registries.js';
 import { action, registryAccess } from './common.js';
 
 export const CA_FILE_NAME = 'offline-registry-ca.crt';
@@ -31,7 +31,7 @@ export const containerdConfigAction = action(async (deps) => {
     'hosts-toml': hosts,
     // For Canonical Kubernetes (`juju config k8s containerd-custom-registries=...`); with auth it
     // carries the password, like the standalone form.
-    'k8s-custom-registries': JSON.stringify(k8sCustomRegistries(info, mirrors)),
+    'k8s-custom-registries': k8sCustomRegistriesValue(info, mirrors),
     ...(access.caPem ? { 'ca-cert': access.caPem, 'ca-file-name': CA_FILE_NAME } : {}),
   });
 });

@@ -40,3 +40,13 @@ export function k8sCustomRegistries(info: RegistryEndpointInfo, mirrors: string[
     return entry;
   });
 }
+
+// The k8s charm reads the option with PyYAML (YAML 1.1): it refuses characters outside its
+// printable set (C1 controls, U+FFFE/U+FFFF) and folds NEL, LS and PS as line breaks, even in a
+// quoted string. JSON \u escapes mean the same in JSON and in a YAML double-quoted string.
+const NOT_PLAIN_FOR_PYYAML = /[\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]/g;
+
+/** k8sCustomRegistries as the option's text: JSON that PyYAML reads back unchanged. */
+export function k8sCustomRegistriesValue(info: RegistryEndpointInfo, mirrors: string[]): string {
+  return JSON.stringify(k8sCustomRegistries(info, mirrors)).replace(NOT_PLAIN_FOR_PYYAML, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -186,6 +186,11 @@ export function validateRegistry(item: Py, idx: number, release: K8sCharmRelease
 export function parseK8sRegistries(value: string, release: K8sCharmRelease = 'current'): K8sRegistry[] {
   let parsed: Py;
   if (release === 'current') {
+    // PyYAML's Reader refuses non-printable characters before parsing.
+    const bad = value.match(/[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u);
+    if (bad) throw new K8sRegistriesError(`not valid YAML: unacceptable character #x${bad[0].codePointAt(0)!.toString(16).padStart(4, '0')}: special characters are not allowed`);
+    // YAML 1.1 line breaks PyYAML folds even inside quoted strings; the port does not model that.
+    if (/[\x85\u2028\u2029]/.test(value)) throw new Error('raw NEL/LS/PS: PyYAML folds them as line breaks (not modelled by this port); escape them');
     try {
       // yaml.safe_load: YAML 1.1, duplicate keys allowed (last wins).
       parsed = parseYaml(value || '[]', { version: '1.1', uniqueKeys: false });

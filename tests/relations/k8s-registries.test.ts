@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { mirrorHosts, type RegistryEndpointInfo } from '../../src/relations/docker-registry.js';
-import { k8sCustomRegistries } from '../../src/relations/k8s-registries.js';
+import { k8sCustomRegistries, k8sCustomRegistriesValue } from '../../src/relations/k8s-registries.js';
 import {
   K8sRegistriesError,
   applyK8sCustomRegistries,
@@ -56,6 +56,17 @@ describe('k8sCustomRegistries', () => {
     expect(() => k8sCustomRegistries({ ...info, netloc: 'https://x:1' }, [])).toThrow(/host:port without a scheme/);
     expect(() => k8sCustomRegistries({ ...info, auth: { user: 'a:b', password: 'x' } }, [])).toThrow(/auth-basic-user/);
     expect(() => k8sCustomRegistries({ ...info, caPem: undefined }, [])).toThrow(/CA is not on this unit yet/);
+  });
+
+  test('the option text survives PyYAML: characters it refuses or folds are escaped', () => {
+    const password = 'p\u0090ss\u0085w\u2028rd\u00e9\u{1F600}';
+    const odd = { ...info, auth: { user: 'puller', password } };
+    expect(() => parseK8sRegistries(JSON.stringify(k8sCustomRegistries(odd, [])))).toThrow(/unacceptable character #x0090/);
+    const value = k8sCustomRegistriesValue(odd, ['docker.io']);
+    expect(JSON.parse(value)).toEqual(k8sCustomRegistries(odd, ['docker.io']));
+    for (const release of ['current', 'legacy'] as const) {
+      expect(parseK8sRegistries(value, release).map((r) => r.password)).toEqual([password, password]);
+    }
   });
 
   test.each(['current', 'legacy'] as const)('the %s k8s charm accepts it and keys every entry by the host we give', (release) => {
