@@ -23,8 +23,10 @@ export async function cosAgentRelationIds(runner: CommandRunner, brokenRelationI
   return (await relationIds(runner, COS_AGENT)).filter((id) => id !== brokenRelationId);
 }
 
-export function renderExporterUnit(opts: { node: string; script: string; listen: string; root: string; certFile?: string }): string {
+export function renderExporterUnit(opts: { node: string; script: string; scriptHash: string; listen: string; root: string; certFile?: string }): string {
   return [
+    // A new charm revision's exporter is a new unit file, so upgrade-charm restarts it.
+    `# exporter.mjs sha256 ${opts.scriptHash}`,
     '[Unit]',
     "Description=offline-registry metrics exporter (the charm's facts, for COS)",
     'After=network-online.target',
@@ -91,7 +93,9 @@ export async function convergeObservability(input: ObservabilityInput): Promise<
 
   const notes: string[] = [];
   const listen = `127.0.0.1:${input.ports.charm}`;
-  const unit = renderExporterUnit({ node: process.execPath, script: path.join(input.charmDir, 'dist/exporter.mjs'), listen, root: paths.root, certFile: input.certFile });
+  const script = path.join(input.charmDir, 'dist/exporter.mjs');
+  const scriptHash = crypto.createHash('sha256').update(fs.readFileSync(script)).digest('hex');
+  const unit = renderExporterUnit({ node: process.execPath, script, scriptHash, listen, root: paths.root, certFile: input.certFile });
   const url = `http://${listen}/metrics`;
   const changed = writeFileIfChanged(unitFile, unit, 0o644);
   if (changed) {
