@@ -1,7 +1,7 @@
 // The charm's facts exporter: a tiny loopback HTTP server (run by systemd as
 // offline-registry-metrics.service) that grafana-agent or opentelemetry-collector scrapes. A
-// node-exporter textfile would not do: neither collector charm enables a textfile directory,
-// and their strictly confined snaps could not read ours.
+// node-exporter textfile would not do: grafana-agent's node_exporter integration enables no
+// textfile directory, and the collectors' snaps may not read our files; a scrape job works for both.
 import http from 'node:http';
 import { unitPaths } from '../registry/paths.js';
 import { gatherFacts, renderFacts } from './facts.js';
