@@ -87,7 +87,7 @@ interface Published {
 
 export async function runHook(deps: CharmDeps): Promise<void> {
   const { ctx, runner, paths } = deps;
-  if (ctx.name === 'stop') return stopRegistry(runner).then(() => stopExporter(runner));
+  if (ctx.name === 'stop') return stopRegistry(runner).then(() => stopExporter(runner, paths));
   if (ctx.name === 'remove') return removeRegistry(runner, paths).then(() => removeExporter(runner, paths));
   if (!isReconcilingHook(ctx.name)) return;
   await reconcile(deps);

@@ -87,7 +87,7 @@ export async function convergeObservability(input: ObservabilityInput): Promise<
   const systemd = new Systemd(runner);
   const unitFile = path.join(paths.systemdDir, EXPORTER_UNIT);
   if (!input.relationIds.length) {
-    if (fs.existsSync(unitFile)) await removeExporter(runner, paths);
+    await removeExporter(runner, paths);
     return [];
   }
 
@@ -130,11 +130,14 @@ async function providerConfig(paths: UnitPaths, topology: Topology, ports: Metri
   return config;
 }
 
-export async function stopExporter(runner: CommandRunner): Promise<void> {
+/** On stop: the exporter stops with the registries (if it was ever set up). */
+export async function stopExporter(runner: CommandRunner, paths: UnitPaths): Promise<void> {
+  if (!fs.existsSync(path.join(paths.systemdDir, EXPORTER_UNIT))) return;
   await new Systemd(runner).stop(EXPORTER_UNIT).catch(() => undefined);
 }
 
 export async function removeExporter(runner: CommandRunner, paths: UnitPaths): Promise<void> {
+  if (!fs.existsSync(path.join(paths.systemdDir, EXPORTER_UNIT))) return;
   const systemd = new Systemd(runner);
   await systemd.stop(EXPORTER_UNIT).catch(() => undefined);
   await systemd.disable(EXPORTER_UNIT).catch(() => undefined);

@@ -138,6 +138,16 @@ describe('the cos-agent relation', () => {
     related = again;
   });
 
+  test('stop stops the exporter with the registries; start brings every metrics endpoint back', async () => {
+    const stopped = await sim.run('stop', related);
+    expect(stopped.thisRun.systemctlCalls).toContainEqual(['systemctl', 'stop', 'offline-registry-metrics.service']);
+    await expect(fetch(`http://127.0.0.1:${metricsPort + 2}/metrics`)).rejects.toThrow();
+    const started = await sim.run('start', stopped);
+    expect(started.unitStatus.status).toBe('active');
+    for (const p of [metricsPort, metricsPort + 1, metricsPort + 2]) expect((await get(`http://127.0.0.1:${p}/metrics`)).status).toBe(200);
+    related = started;
+  }, 60000);
+
   test('a failed load shows on the next scrape; unrelating stops every metrics listener', async () => {
     const bad = path.join(tmp, 'not-an-archive.tar');
     fs.writeFileSync(bad, 'this is not a tar archive\n'.repeat(100));
