@@ -43,7 +43,7 @@ import {
   stopRegistry,
 } from './registry/index.js';
 import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity, securityFiles } from './security.js';
-import { type Settings, SettingsError, metricsPorts, parseSettings } from './settings.js';
+import { type Settings, SettingsError, metricsPortConflict, metricsPorts, parseSettings } from './settings.js';
 import { COS_AGENT, convergeObservability, cosAgentRelationIds, removeExporter, stopExporter } from './cos/index.js';
 
 export { ENDPOINT, PEER };
@@ -149,6 +149,8 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
 
   // Metrics are served (on loopback) only while a collector is related to scrape them.
   const observed = (await cosRelations).length > 0;
+  const portConflict = observed ? metricsPortConflict(settings) : null;
+  if (portConflict) return setStatus({ name: 'blocked', message: portConflict });
   let registry: RegistryState;
   try {
     registry = await convergeRegistry({

@@ -105,7 +105,16 @@ export function metricsPorts(settings: Pick<Settings, 'metricsPort'>): { public:
 function checkMetricsPorts(settings: Settings): void {
   const { public: first, charm: last } = metricsPorts(settings);
   if (last > 65535) throw new SettingsError('metrics-port', `invalid metrics-port ${first}: it uses three ports (${first}-${last}), the last must be at most 65535`);
+}
+
+/**
+ * Why metrics-port cannot be used next to port and writer-port, or null. Checked only while
+ * metrics are served (cos-agent related): a unit without COS never uses those ports.
+ */
+export function metricsPortConflict(settings: Settings): string | null {
+  const { public: first, charm: last } = metricsPorts(settings);
   for (const [option, value] of [['port', settings.port], ['writer-port', settings.writerPort]] as const) {
-    if (value >= first && value <= last) throw new SettingsError('metrics-port', `invalid metrics-port ${first}: its ports ${first}-${last} include ${option} ${value}`);
+    if (value >= first && value <= last) return `invalid metrics-port ${first}: its ports ${first}-${last} include ${option} ${value}`;
   }
+  return null;
 }

@@ -2,9 +2,9 @@
 import YAML from 'yaml';
 import { renderExporterUnit } from '../../src/cos/index.js';
 import { renderRegistryConfig } from '../../src/registry/config.js';
-import { SettingsError, metricsPorts, parseSettings } from '../../src/settings.js';
+import { SettingsError, metricsPortConflict, metricsPorts, parseSettings } from '../../src/settings.js';
 
-test('metrics-port takes three ports that must not overlap port or writer-port', () => {
+test('metrics-port takes three ports that must not overlap port or writer-port while served', () => {
   expect(metricsPorts(parseSettings({}))).toEqual({ public: 5002, writer: 5003, charm: 5004 });
   expect(metricsPorts(parseSettings({ 'metrics-port': 9300 }))).toEqual({ public: 9300, writer: 9301, charm: 9302 });
   const refuse = (config: Record<string, number>) => {
@@ -17,9 +17,12 @@ test('metrics-port takes three ports that must not overlap port or writer-port',
     }
     throw new Error(`accepted ${JSON.stringify(config)}`);
   };
-  expect(refuse({ 'metrics-port': 4999 })).toBe('invalid metrics-port 4999: its ports 4999-5001 include port 5000');
-  expect(refuse({ 'metrics-port': 5001, port: 6000 })).toBe('invalid metrics-port 5001: its ports 5001-5003 include writer-port 5001');
   expect(refuse({ 'metrics-port': 65534 })).toMatch(/^invalid metrics-port 65534: it uses three ports \(65534-65536\)/);
+  // Overlaps matter only while metrics are served (cos-agent related): parsing accepts them.
+  expect(metricsPortConflict(parseSettings({ 'metrics-port': 4999 }))).toBe('invalid metrics-port 4999: its ports 4999-5001 include port 5000');
+  expect(metricsPortConflict(parseSettings({ 'metrics-port': 5001, port: 6000 }))).toBe('invalid metrics-port 5001: its ports 5001-5003 include writer-port 5001');
+  expect(metricsPortConflict(parseSettings({ port: 5003 }))).toBe('invalid metrics-port 5002: its ports 5002-5004 include port 5003');
+  expect(metricsPortConflict(parseSettings({}))).toBeNull();
 });
 
 test('the registry config gets a loopback debug server with Prometheus metrics only when asked', async () => {

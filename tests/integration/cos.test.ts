@@ -169,3 +169,14 @@ describe('the cos-agent relation', () => {
     expect(await httpsGet(`https://127.0.0.1:${portsOf(related).port}/v2/`, ca)).toBe(200);
   }, 60000);
 });
+
+test('metrics-port overlapping port blocks only once cos-agent is related, naming the option', async () => {
+  const sim = await unit();
+  const base = await loopbackState({ relations: [COS_RELATION] });
+  const { port } = portsOf(base);
+  const state: State = { ...base, config: { ...base.config, 'metrics-port': Math.max(1, port - 1) } };
+  const related = await runAll(sim, DEPLOY, state);
+  expect(related.unitStatus).toEqual({ status: 'blocked', message: `invalid metrics-port ${Math.max(1, port - 1)}: its ports ${Math.max(1, port - 1)}-${Math.max(1, port - 1) + 2} include port ${port}` });
+  const alone = await sim.run('config-changed', { ...related, relations: [] });
+  expect(alone.unitStatus).toEqual({ status: 'active', message: expect.stringMatching(/^Serving 0 images/) });
+}, 60000);
