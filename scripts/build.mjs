@@ -12,6 +12,8 @@ fs.rmSync('build/charm/dist', { recursive: true, force: true });
 const bundles = [
   { entry: 'src/main.ts', outfile: 'build/charm/dist/charm.mjs' },
   { entry: 'src/day2/kube-client.ts', outfile: 'build/charm/dist/kube.mjs' },
+  // The charm's metrics exporter, a long-running service while cos-agent is related (src/cos).
+  { entry: 'src/cos/exporter.ts', outfile: 'build/charm/dist/exporter.mjs' },
 ];
 await Promise.all(bundles.map(({ entry, outfile }) => build({ ...common, entryPoints: [entry], outfile, minify: true, banner })));
 // A static import of ./kube-client.js anywhere in the hook code would inline client-node into charm.mjs.

@@ -15,8 +15,9 @@ const nodeBinary = argv.includes('--node') ? path.resolve(argv[argv.indexOf('--n
 const stageOnly = args.has('--stage-only');
 const out = path.resolve(process.env.CHARM_OUT ?? 'offline-registry.charm');
 const builtDist = path.resolve('build/charm/dist');
-// charm.mjs runs every hook; kube.mjs holds @kubernetes/client-node for audit-cluster alone.
-const bundles = ['charm.mjs', 'kube.mjs'];
+// charm.mjs runs every hook; kube.mjs holds @kubernetes/client-node for audit-cluster alone;
+// exporter.mjs is the metrics exporter service (while cos-agent is related).
+const bundles = ['charm.mjs', 'kube.mjs', 'exporter.mjs'];
 // CHARM_STAGE lets tests pack without touching the repo's build dir.
 const stage = path.resolve(process.env.CHARM_STAGE ?? 'build/charm');
 

@@ -42,8 +42,9 @@ import {
   removeRegistry,
   stopRegistry,
 } from './registry/index.js';
-import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
-import { type Settings, SettingsError, parseSettings } from './settings.js';
+import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity, securityFiles } from './security.js';
+import { type Settings, SettingsError, metricsPortConflict, metricsPorts, parseSettings } from './settings.js';
+import { COS_AGENT, convergeObservability, cosAgentRelationIds, removeExporter, stopExporter } from './cos/index.js';
 
 export { ENDPOINT, PEER };
 
@@ -58,7 +59,7 @@ const RECONCILING_HOOKS = new Set([
   'secret-changed',
   'registry-data-storage-attached',
 ]);
-const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER})-relation-(created|joined|changed|departed|broken)$`);
+const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER}|${COS_AGENT})-relation-(created|joined|changed|departed|broken)$`);
 
 // `juju attach-resource` fires upgrade-charm; install and config-changed (auto-load turned on) too.
 const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
@@ -86,8 +87,8 @@ interface Published {
 
 export async function runHook(deps: CharmDeps): Promise<void> {
   const { ctx, runner, paths } = deps;
-  if (ctx.name === 'stop') return stopRegistry(runner);
-  if (ctx.name === 'remove') return removeRegistry(runner, paths);
+  if (ctx.name === 'stop') return stopRegistry(runner).then(() => stopExporter(runner, paths));
+  if (ctx.name === 'remove') return removeRegistry(runner, paths).then(() => removeExporter(runner, paths));
   if (!isReconcilingHook(ctx.name)) return;
   await reconcile(deps);
 }
@@ -109,6 +110,8 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const ingress = ingressAddresses(runner).catch((err: Error) => err);
   const relations = registryRelationIds(runner, ctx.relationEvent === 'broken' && ctx.relation?.endpoint === ENDPOINT ? ctx.relation.id : undefined);
   relations.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  const cosRelations = cosAgentRelationIds(runner, ctx.relationEvent === 'broken' && ctx.relation?.endpoint === COS_AGENT ? ctx.relation.id : undefined);
+  cosRelations.catch(() => undefined);
   const config: Record<string, ConfigValue> = await configGet(runner);
   let settings: Settings;
   try {
@@ -144,9 +147,14 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     throw err;
   }
 
+  // Metrics are served (on loopback) only while a collector is related to scrape them.
+  const observed = (await cosRelations).length > 0;
+  const portConflict = observed ? metricsPortConflict(settings) : null;
+  if (portConflict) return setStatus({ name: 'blocked', message: portConflict });
   let registry: RegistryState;
   try {
     registry = await convergeRegistry({
+      metrics: observed ? metricsPorts(settings) : undefined,
       settings,
       installed: install.installed,
       account,
@@ -178,6 +186,19 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
     await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
   }
+
+  registry.notes.push(
+    ...(await convergeObservability({
+      runner,
+      paths,
+      relationIds: await cosRelations,
+      ports: metricsPorts(settings),
+      topology: { model: ctx.modelName, modelUuid: ctx.modelUuid, application: ctx.appName, unit: ctx.unitName, charmName: 'offline-registry' },
+      charmDir: ctx.charmDir,
+      certFile: security.tls ? securityFiles(paths).cert : undefined,
+      log,
+    })),
+  );
 
   const catalog = readCatalog(paths);
   await publishRegistryRelations(

@@ -7,6 +7,7 @@ import type { Catalog, LoadReport } from './images/index.js';
 import { formatBytes } from './format.js';
 import { readJsonFile, writeJsonFile } from './localstate.js';
 import type { UnitPaths } from './registry/index.js';
+import { type LastLoadRecord, lastLoadPath } from './cos/facts.js';
 
 export { formatBytes };
 
@@ -126,6 +127,14 @@ export function recordResourceLoad(paths: UnitPaths, resource: string, fingerpri
       `images resource ${name}: ${summary(report).failed} failed (${truncate(failures[0], 300)}${failures.length > 1 ? '; ...' : ''}); run the load-images action for details`)
     : undefined;
   writeResourceLoad(paths, { fingerprint, ok: failures.length === 0, problem });
+  recordLastLoad(paths, resource, report);
+}
+
+/** When and how the last load (of the resource or by load-images) went, for the metrics exporter. */
+export function recordLastLoad(paths: UnitPaths, source: string, report: LoadReport): void {
+  const counts = summary(report);
+  const record: LastLoadRecord = { at: Math.floor(Date.now() / 1000), ok: counts.failed === 0, source, pushed: counts.loaded, failed: counts.failed, bytesPushed: report.bytesPushed };
+  writeJsonFile(lastLoadPath(paths), record, 0o644);
 }
 
 export function loadFailures(report: LoadReport): string[] {

@@ -9,6 +9,8 @@ export type LayerCompression = 'none' | 'gzip';
 export interface Settings {
   port: number;
   writerPort: number;
+  /** First of three loopback ports for metrics (see metricsPorts), served while cos-agent is related. */
+  metricsPort: number;
   bindAddress: string;
   httpHost: string;
   logLevel: LogLevel;
@@ -64,6 +66,7 @@ export function parseSettings(config: Record<string, ConfigValue>): Settings {
   const settings: Settings = {
     port: port(config, 'port', 5000),
     writerPort: port(config, 'writer-port', 5001),
+    metricsPort: port(config, 'metrics-port', 5002),
     bindAddress: host(config, 'bind-address'),
     httpHost: host(config, 'http-host'),
     logLevel: oneOf(config, 'log-level', ['error', 'warn', 'info', 'debug'] as const, 'info'),
@@ -90,5 +93,28 @@ export function parseSettings(config: Record<string, ConfigValue>): Settings {
   if (settings.writerPort === settings.port) {
     throw new SettingsError('writer-port', `invalid writer-port ${settings.writerPort}: it must differ from port`);
   }
+  checkMetricsPorts(settings);
   return settings;
+}
+
+/** The loopback ports metrics are served on: each registry instance's debug server, and the charm's own facts. */
+export function metricsPorts(settings: Pick<Settings, 'metricsPort'>): { public: number; writer: number; charm: number } {
+  return { public: settings.metricsPort, writer: settings.metricsPort + 1, charm: settings.metricsPort + 2 };
+}
+
+function checkMetricsPorts(settings: Settings): void {
+  const { public: first, charm: last } = metricsPorts(settings);
+  if (last > 65535) throw new SettingsError('metrics-port', `invalid metrics-port ${first}: it uses three ports (${first}-${last}), the last must be at most 65535`);
+}
+
+/**
+ * Why metrics-port cannot be used next to port and writer-port, or null. Checked only while
+ * metrics are served (cos-agent related): a unit without COS never uses those ports.
+ */
+export function metricsPortConflict(settings: Settings): string | null {
+  const { public: first, charm: last } = metricsPorts(settings);
+  for (const [option, value] of [['port', settings.port], ['writer-port', settings.writerPort]] as const) {
+    if (value >= first && value <= last) return `invalid metrics-port ${first}: its ports ${first}-${last} include ${option} ${value}`;
+  }
+  return null;
 }

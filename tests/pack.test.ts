@@ -46,7 +46,7 @@ test('the packed charm holds what Juju needs, dispatch 0755, one JS bundle and t
   expect(result.status).toBe(0);
   const entries = await readZip(out);
   expect([...entries.keys()].sort()).toEqual(
-    ['LICENSE', 'README.md', 'actions.yaml', 'config.yaml', 'dispatch', 'dist/charm.mjs', 'dist/kube.mjs', 'manifest.yaml', 'metadata.yaml', 'runtime/node'].sort(),
+    ['LICENSE', 'README.md', 'actions.yaml', 'config.yaml', 'dispatch', 'dist/charm.mjs', 'dist/exporter.mjs', 'dist/kube.mjs', 'manifest.yaml', 'metadata.yaml', 'runtime/node'].sort(),
   );
   expect(entries.get('dispatch')!.mode).toBe(0o755);
   expect(entries.get('runtime/node')!.mode).toBe(0o755);

@@ -3,7 +3,7 @@
 import { reconcile } from '../charm.js';
 import { actionGet, actionLog, actionSet, resourceGet } from '../juju/index.js';
 import { loadIntoRegistry } from '../loading.js';
-import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, recordResourceLoad, summary } from '../records.js';
+import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, recordLastLoad, recordResourceLoad, summary } from '../records.js';
 import { ActionProblem, action, checkedWriter } from './common.js';
 
 interface Params {
@@ -65,6 +65,7 @@ export const loadImagesAction = action(async (deps) => {
 
   if (!dryRun) {
     if (fromResource) recordResourceLoad(paths, source, fileFingerprint(source)!, report);
+    else recordLastLoad(paths, source, report);
     // New images and upstream hosts change the status and what the relation publishes.
     await reconcile(deps, { autoLoad: false });
   }

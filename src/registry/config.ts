@@ -14,6 +14,8 @@ export interface InstanceConfigInput {
   tls?: { certificate: string; key: string };
   /** Public instance only: basic auth from this htpasswd file. */
   htpasswd?: string;
+  /** 127.0.0.1:port of this instance's debug server with Prometheus /metrics; absent: none. */
+  metricsListen?: string;
 }
 
 // yaml is loaded only when a config is rendered: a converged unit's hooks skip it.
@@ -37,6 +39,7 @@ export async function renderRegistryConfig(input: InstanceConfigInput): Promise<
       host: input.hostUrl,
       secret: input.httpSecret,
       headers: { 'X-Content-Type-Options': ['nosniff'] },
+      ...(input.metricsListen ? { debug: { addr: input.metricsListen, prometheus: { enabled: true, path: '/metrics' } } } : {}),
       ...(input.tls ? { tls: { certificate: input.tls.certificate, key: input.tls.key, minimumtls: 'tls1.2' } } : {}),
     },
     ...(input.htpasswd ? { auth: { htpasswd: { realm: 'offline-registry', path: input.htpasswd } } } : {}),

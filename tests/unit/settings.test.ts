@@ -6,6 +6,7 @@ test('defaults parse into settings', () => {
   expect(parseSettings(defaults)).toEqual({
     port: 5000,
     writerPort: 5001,
+    metricsPort: 5002,
     bindAddress: '',
     httpHost: '',
     logLevel: 'info',

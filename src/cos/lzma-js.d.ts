@@ -1,0 +1,3 @@
+declare module 'lzma/src/lzma-c.js' {
+  export const LZMA: { compress(input: string, mode: number): number[] };
+}
