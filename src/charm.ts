@@ -42,6 +42,7 @@ import {
   removeRegistry,
   stopRegistry,
 } from './registry/index.js';
+import { CERTIFICATES, type CertificatesOutcome, convergeCertificates } from './certificates/index.js';
 import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
 import { type Settings, SettingsError, parseSettings } from './settings.js';
 
@@ -58,7 +59,7 @@ const RECONCILING_HOOKS = new Set([
   'secret-changed',
   'registry-data-storage-attached',
 ]);
-const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER})-relation-(created|joined|changed|departed|broken)$`);
+const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER}|${CERTIFICATES})-relation-(created|joined|changed|departed|broken)$`);
 
 // `juju attach-resource` fires upgrade-charm; install and config-changed (auto-load turned on) too.
 const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
@@ -143,6 +144,12 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     if (err instanceof SecurityWaiting) return setStatus({ name: 'waiting', message: err.message });
     throw err;
   }
+  // A certificate from the certificates relation replaces the generated one (not operator material).
+  let certificates: CertificatesOutcome | undefined;
+  if (security.tls && security.names) {
+    certificates = await convergeCertificates({ ctx, runner, paths, owner: account, names: security.names, generated: security.tls });
+    security = { ...security, tls: certificates.tls, changed: security.changed || certificates.changed };
+  }
 
   let registry: RegistryState;
   try {
@@ -189,8 +196,10 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   // Juju discards a failed hook's open-port: what was published is recorded only once the hook's
   // last tool call (the status) went through, so a retried hook opens the port again.
   // After stop (or a reboot) the start hook finds the instances down by design: not news.
-  const notes = ctx.name === 'start' ? [] : registry.notes;
-  const status = await setStatus(servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes));
+  const notes = [...(ctx.name === 'start' ? [] : registry.notes), ...(certificates?.note ? [certificates.note] : [])];
+  let serving = servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes);
+  if (certificates?.problem && serving.name === 'active') serving = { name: 'blocked', message: certificates.problem };
+  const status = await setStatus(serving);
   writeJsonFile(publishedFile, published, 0o644);
   return status;
 }
