@@ -113,7 +113,10 @@ export async function convergeCertificates(input: CertificatesInput): Promise<Ce
   let changed = false;
   record.problem = undefined;
   if (entry?.revoked) {
-    record.problem = `certificates relation: ${app} revoked the certificate for this unit's request; still serving the previous certificate`;
+    // As the library does on revocation: ask again (same key, new CSR) and say so meanwhile.
+    record.csr = await createCsr(keyPem, input.names);
+    await relationSet(runner, relationId, requirerUnitData(record.csr));
+    record.problem = `certificates relation: ${app} revoked the certificate; asked for a new one, still serving the previous certificate`;
   } else if (entry) {
     let chain: ReturnType<typeof servedChain> | undefined;
     let problem: string | null;

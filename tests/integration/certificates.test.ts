@@ -150,6 +150,11 @@ test('the provider\'s certificate is served and published as tls_ca; renewals ar
   out = record(await provide(sim, out, [{ certificate: renewed, certificate_signing_request: renewalCsr, ca: ca.rootPem, chain: [ca.rootPem, renewed] }]));
   expect(await servedCert(port, ca.rootPem)).toBe(fingerprint(renewed));
 
+  // Revoked: a new request goes out; the status says so.
+  out = record(await provide(sim, out, [{ certificate: renewed, certificate_signing_request: renewalCsr, ca: ca.rootPem, chain: [ca.rootPem, renewed], revoked: true }]));
+  expect(out.unitStatus).toEqual({ status: 'blocked', message: 'certificates relation: self-signed-certificates revoked the certificate; asked for a new one, still serving the previous certificate' });
+  expect(requestedCsr(rel(out, 3).localUnitData)).not.toBe(renewalCsr);
+
   // Unrelating: the generated CA is served and published again; containerd follows it.
   const keyPem = fs.readFileSync(keyFile, 'utf8');
   out = record(await sim.run('certificates-relation-broken', out, { relation: 3 }));
