@@ -42,7 +42,8 @@ import {
   removeRegistry,
   stopRegistry,
 } from './registry/index.js';
-import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity, securityFiles } from './security.js';
+import { CERTIFICATES, type CertificatesOutcome, convergeCertificates } from './certificates/index.js';
+import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
 import { type Settings, SettingsError, metricsPortConflict, metricsPorts, parseSettings } from './settings.js';
 import { COS_AGENT, convergeObservability, cosAgentRelationIds, removeExporter, stopExporter } from './cos/index.js';
 
@@ -59,7 +60,7 @@ const RECONCILING_HOOKS = new Set([
   'secret-changed',
   'registry-data-storage-attached',
 ]);
-const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER}|${COS_AGENT})-relation-(created|joined|changed|departed|broken)$`);
+const RELATION_HOOK = new RegExp(`^(${ENDPOINT}|${PEER}|${COS_AGENT}|${CERTIFICATES})-relation-(created|joined|changed|departed|broken)$`);
 
 // `juju attach-resource` fires upgrade-charm; install and config-changed (auto-load turned on) too.
 const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
@@ -146,6 +147,12 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     if (err instanceof SecurityWaiting) return setStatus({ name: 'waiting', message: err.message });
     throw err;
   }
+  // A certificate from the certificates relation replaces the generated one (not operator material).
+  let certificates: CertificatesOutcome | undefined;
+  if (security.tls && security.names) {
+    certificates = await convergeCertificates({ ctx, runner, paths, owner: account, names: security.names, generated: security.tls });
+    security = { ...security, tls: certificates.tls, changed: security.changed || certificates.changed };
+  }
 
   // Metrics are served (on loopback) only while a collector is related to scrape them.
   const observed = (await cosRelations).length > 0;
@@ -195,7 +202,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
       ports: metricsPorts(settings),
       topology: { model: ctx.modelName, modelUuid: ctx.modelUuid, application: ctx.appName, unit: ctx.unitName, charmName: 'offline-registry' },
       charmDir: ctx.charmDir,
-      certFile: security.tls ? securityFiles(paths).cert : undefined,
+      certFile: security.tls?.cert,
       log,
     })),
   );
@@ -210,8 +217,10 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   // Juju discards a failed hook's open-port: what was published is recorded only once the hook's
   // last tool call (the status) went through, so a retried hook opens the port again.
   // After stop (or a reboot) the start hook finds the instances down by design: not news.
-  const notes = ctx.name === 'start' ? [] : registry.notes;
-  const status = await setStatus(servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes));
+  const notes = [...(ctx.name === 'start' ? [] : registry.notes), ...(certificates?.note ? [certificates.note] : [])];
+  let serving = servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes);
+  if (certificates?.problem && serving.name === 'active') serving = { name: 'blocked', message: certificates.problem };
+  const status = await setStatus(serving);
   writeJsonFile(publishedFile, published, 0o644);
   return status;
 }

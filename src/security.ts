@@ -32,6 +32,8 @@ export interface TlsFiles { cert: string; key: string; ca: string }
 export interface SecurityState {
   /** Files the public instance serves TLS with; undefined when tls=false. */
   tls?: TlsFiles & { caPem: string };
+  /** The names of the generated certificate (not with operator material): a CSR asks for the same. */
+  names?: { commonName: string; dnsNames: string[]; ipAddresses: string[] };
   auth?: { user: string; password: string; htpasswd: string };
   /** Files that changed: the public instance must restart. */
   changed: boolean;
@@ -144,7 +146,7 @@ async function fqdnOf(record: SecurityRecord, refresh: boolean): Promise<string>
   return record.fqdn;
 }
 
-async function convergeTls(input: SecurityInput, record: SecurityRecord, appName: string): Promise<{ files: SecurityState['tls']; changed: boolean }> {
+async function convergeTls(input: SecurityInput, record: SecurityRecord, appName: string): Promise<{ files: SecurityState['tls']; changed: boolean; names?: SecurityState['names'] }> {
   const { settings, owner } = input;
   const files = securityFiles(input.paths);
   fs.mkdirSync(files.dir, { recursive: true, mode: 0o755 });
@@ -200,15 +202,16 @@ async function convergeTls(input: SecurityInput, record: SecurityRecord, appName
     const issuedByCa = new crypto.X509Certificate(currentCert!).verify(new crypto.X509Certificate(currentCa!).publicKey);
     reissue = !issuedByCa || needsRenewal(info, wanted, input.now ?? new Date());
   }
+  const names = { commonName: wanted.dnsNames[0] ?? 'offline-registry', dnsNames: wanted.dnsNames, ipAddresses: wanted.ipAddresses };
   if (reissue) {
     ca ??= await applicationCa(input, record, appName);
-    const server = await issueServerCert(ca, { commonName: wanted.dnsNames[0] ?? 'offline-registry', dnsNames: wanted.dnsNames, ipAddresses: wanted.ipAddresses });
+    const server = await issueServerCert(ca, names);
     writeFileIfChanged(files.key, server.key, 0o600, keyOwner);
     writeFileIfChanged(files.cert, server.cert, 0o644);
     writeFileIfChanged(files.ca, ca.cert, 0o644);
     changed = true;
   }
-  return { files: { cert: files.cert, key: files.key, ca: files.ca, caPem: readText(files.ca)! }, changed };
+  return { files: { cert: files.cert, key: files.key, ca: files.ca, caPem: readText(files.ca)! }, changed, names };
 }
 
 /** The basic-auth password: the operator's, else the one the leader generated into a secret. */
@@ -249,6 +252,7 @@ export async function convergeSecurity(input: SecurityInput, appName: string): P
     const tls = await convergeTls(input, record, appName);
     state.tls = tls.files;
     state.changed = tls.changed;
+    if (tls.names) state.names = tls.names;
   }
   if (input.settings.auth) {
     const user = input.settings.authUser;

@@ -8,6 +8,7 @@ import { actionFail, configGet } from '../juju/index.js';
 import { readJsonFile } from '../localstate.js';
 import { readCatalog } from '../records.js';
 import { probe } from '../registry/health.js';
+import { servedCaFile } from '../certificates/index.js';
 import { securityFiles } from '../security.js';
 import { parseSettings } from '../settings.js';
 
@@ -44,7 +45,8 @@ export async function registryAccess(deps: CharmDeps): Promise<RegistryAccess> {
   if (!endpoint) throw new ActionProblem('the registry is not set up yet: wait for the unit to be active (juju status)');
   const files = securityFiles(deps.paths);
   const access: RegistryAccess = { ...endpoint };
-  if (endpoint.tls && fs.existsSync(files.ca)) access.caPem = fs.readFileSync(files.ca, 'utf8');
+  const caFile = servedCaFile(deps.paths, files.ca);
+  if (endpoint.tls && fs.existsSync(caFile)) access.caPem = fs.readFileSync(caFile, 'utf8');
   if (settings.auth) {
     const password = settings.authPassword || (fs.existsSync(files.password) ? fs.readFileSync(files.password, 'utf8').trim() : '');
     if (!password) throw new ActionProblem('basic auth is on but the password is not known on this unit yet: wait for the leader to generate it');

@@ -21,3 +21,8 @@ export async function relationSet(runner: CommandRunner, relationId: string, dat
   const args = ['-r', relationId, ...(opts.app ? ['--app'] : []), '--file', '-'];
   await runner.run('relation-set', args, JSON.stringify(data));
 }
+
+/** The remote application of a relation (`relation-list --app`). */
+export async function relationRemoteApp(runner: CommandRunner, relationId: string): Promise<string> {
+  return parseJson<string | null>('relation-list', await runner.run('relation-list', ['-r', relationId, '--app', '--format=json'])) ?? '';
+}
