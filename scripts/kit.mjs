@@ -131,7 +131,7 @@ function main() {
         const missing = wanted.filter((a) => !platforms.includes(a));
         if (missing.length) throw new Error(`upstream index has no ${missing.map((a) => `linux/${a}`).join(', ')} (it has ${platforms.join(', ')})`);
       } else if (wanted.length > 1) {
-        console.error(`${step}: single-platform image (no index): copied as is`);
+        console.error(`${step}: single-platform image (no index): only its own platform is copied`);
       }
       console.error(`${step}: copying ${manifest.manifests ? `index of ${platforms.join(', ')}` : 'image'} ...`);
       // --multi-arch all keeps the upstream index byte for byte (its digest stays pullable); platforms
