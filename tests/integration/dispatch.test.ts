@@ -43,7 +43,7 @@ test('with only nodejs 12 and no APT mirror, install tries apt and then blocks s
 
 test('a charm packed with its runtime runs on that unit all the same', async () => {
   const charmFile = path.join(tmp, 'with-node.charm');
-  const packed = spawnSync('node', ['scripts/pack.mjs'], { env: { ...process.env, CHARM_OUT: charmFile, CHARM_STAGE: `${charmFile}.stage` }, encoding: 'utf8' });
+  const packed = spawnSync('node', ['scripts/pack.mjs', '--node', process.execPath], { env: { ...process.env, CHARM_OUT: charmFile, CHARM_STAGE: `${charmFile}.stage` }, encoding: 'utf8' });
   expect(packed.status).toBe(0);
   const sim = await Simulator.create({ charmDir: await extractCharm(charmFile, path.join(tmp, 'with-node')) });
   sims.push(sim);
