@@ -163,7 +163,7 @@ test('load-images path=<an empty file> fails naming it; a load of many images ma
   for (let i = 0; i < count; i++) expect(logs.some((l) => l.includes(`library/many${i}:1: pushed`))).toBe(true);
   expect(logs.length).toBeLessThanOrEqual(2 + Math.ceil(count / 50) + Math.ceil(loaded.durationMs / 2000));
   expect(logs.length).toBeLessThan(count / 4);
-  expect(logs.at(-1)!.split("\n").at(-1)).toMatch(/^done: 120 loaded/);
+  expect(logs.at(-1)!.split('\n').at(-1)).toMatch(/^done: 120 loaded/);
 }, 60000);
 
 withFixtures('the legacy archive and a null manifest.json fail the action naming the problem', async () => {
