@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { reconcile } from '../charm.js';
 import { actionGet, actionLog, actionSet, resourceGet } from '../juju/index.js';
 import { loadIntoRegistry } from '../loading.js';
-import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, recordResourceLoad, summary } from '../records.js';
+import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, readCatalog, recordResourceLoad, summary } from '../records.js';
 import { ActionProblem, action, checkedWriter } from './common.js';
 import { batchedLog } from './progress-log.js';
 
@@ -29,9 +29,9 @@ export const loadImagesAction = action(async (deps) => {
     throw new ActionProblem(`${source} is an empty file (0 bytes), not an image archive: give path=<a docker save or OCI archive, or a directory of them>`);
   }
   const dryRun = params['dry-run'] === true;
-  await actionLog(runner, `${dryRun ? 'checking' : 'loading'} ${source}`);
-
   const progress = batchedLog((message) => actionLog(runner, message));
+  progress.line(`${dryRun ? 'checking' : 'loading'} ${source}`);
+  const catalogBefore = JSON.stringify(readCatalog(paths));
   const report = await loadIntoRegistry({
     sources: [source],
     writerUrl,
@@ -70,8 +70,9 @@ export const loadImagesAction = action(async (deps) => {
 
   if (!dryRun) {
     if (fromResource) recordResourceLoad(paths, source, fileFingerprint(source)!, report);
-    // New images and upstream hosts change the status and what the relation publishes.
-    await reconcile(deps, { autoLoad: false });
+    // New images and upstream hosts change the status and what the relation publishes; a load
+    // that left the catalog as it was (a reload) changes neither, and spares the round trips.
+    if (fromResource || JSON.stringify(readCatalog(paths)) !== catalogBefore) await reconcile(deps, { autoLoad: false });
   }
   const noSpace = noSpaceProblem(failures, paths, { sources: [source], bytesPushed: report.bytesPushed });
   if (noSpace) throw new ActionProblem(noSpace);

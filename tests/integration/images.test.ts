@@ -97,6 +97,10 @@ test('load-images of a generated archive: progress in action-log, results, then 
 
   const reload = await sim.run({ action: 'load-images', params: { path: archive } }, first);
   expect(reload.action?.results).toMatchObject({ loaded: '0', present: '2', skipped: '2', 'bytes-pushed': '0', failed: '0' });
+  // Nothing changed, so no reconcile: no status-set, and few agent round trips in all.
+  expect(reload.thisRun.statusHistory).toEqual([]);
+  expect(reload.unitStatus.message).toMatch(/^Serving 2 images/);
+  expect(reload.action?.logs).toHaveLength(1);
 
   // An unchanged file (same inode, size, mtime) whose tags are all still served is not read at
   // all: garbage of the same size with the old mtime restored still reloads as present.
