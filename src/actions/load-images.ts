@@ -16,8 +16,8 @@ interface Params {
 
 export const loadImagesAction = action(async (deps) => {
   const { runner, paths } = deps;
-  const params = await actionGet<Params>(runner);
-  const { settings, writerUrl } = await checkedWriter(deps);
+  // Independent round trips to the agent, so in parallel.
+  const [params, { settings, writerUrl }] = await Promise.all([actionGet<Params>(runner), checkedWriter(deps)]);
 
   const fromResource = !params.path;
   const source = params.path || (await resourceGet(runner, 'images'));
