@@ -53,7 +53,9 @@ export function sourceFingerprint(source: string, options: string): string | nul
 /** Loads into the writer instance and records the result in the catalog (unless a dry run). */
 export async function loadIntoRegistry(request: LoadRequest): Promise<LoadReport> {
   const started = Date.now();
-  const registry = createRegistryClient({ baseUrl: request.writerUrl });
+  // The writer is docker-registry, which checks every blob PUT against its ?digest= before it
+  // commits it: the loader checks sizes and leaves the hashing to it (one hash of each byte, not two).
+  const registry = createRegistryClient({ baseUrl: request.writerUrl }, { registryVerifiesDigests: true });
   try {
     const workDir = path.join(request.paths.stateDir, 'tmp');
     fs.mkdirSync(workDir, { recursive: true, mode: 0o700 });

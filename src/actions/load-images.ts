@@ -1,10 +1,12 @@
 // load-images: (re)load archives from the images resource or a path on the unit, with progress in
 // action-log and a summary in the results.
+import fs from 'node:fs';
 import { reconcile } from '../charm.js';
 import { actionGet, actionLog, actionSet, resourceGet } from '../juju/index.js';
 import { loadIntoRegistry } from '../loading.js';
-import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, recordLastLoad, recordResourceLoad, summary } from '../records.js';
+import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, readCatalog, recordLastLoad, recordResourceLoad, summary } from '../records.js';
 import { ActionProblem, action, checkedWriter } from './common.js';
+import { batchedLog } from './progress-log.js';
 
 interface Params {
   path?: string;
@@ -14,18 +16,22 @@ interface Params {
 
 export const loadImagesAction = action(async (deps) => {
   const { runner, paths } = deps;
-  const params = await actionGet<Params>(runner);
-  const { settings, writerUrl } = await checkedWriter(deps);
+  // Independent round trips to the agent, so in parallel.
+  const [params, { settings, writerUrl }] = await Promise.all([actionGet<Params>(runner), checkedWriter(deps)]);
 
   const fromResource = !params.path;
   const source = params.path || (await resourceGet(runner, 'images'));
   if (!source || (fromResource && !fileFingerprint(source))) {
     throw new ActionProblem('no images to load: attach the images resource (juju attach-resource offline-registry images=./images.tar) or give path=<file or directory on the unit>');
   }
+  // Only the resource's zero-byte file means "not supplied"; an empty file asked for by path is bad input.
+  if (!fromResource && isEmptyFile(source)) {
+    throw new ActionProblem(`${source} is an empty file (0 bytes), not an image archive: give path=<a docker save or OCI archive, or a directory of them>`);
+  }
   const dryRun = params['dry-run'] === true;
-  await actionLog(runner, `${dryRun ? 'checking' : 'loading'} ${source}`);
-
-  const logs: Promise<void>[] = [];
+  const progress = batchedLog((message) => actionLog(runner, message));
+  progress.line(`${dryRun ? 'checking' : 'loading'} ${source}`);
+  const catalogBefore = JSON.stringify(readCatalog(paths));
   const report = await loadIntoRegistry({
     sources: [source],
     writerUrl,
@@ -34,16 +40,15 @@ export const loadImagesAction = action(async (deps) => {
     dryRun,
     nameForUnnamed: params.name,
     onProgress: (e) => {
-      logs.push(
-        actionLog(runner, `${e.image}: ${e.status}, ${formatBytes(e.bytes)} (total ${formatBytes(e.totalBytes)} in ${e.seconds.toFixed(1)} s, ${formatBytes(e.bytesPerSecond)}/s)`).catch(() => undefined),
-      );
+      progress.line(`${e.image}: ${e.status}, ${formatBytes(e.bytes)} (total ${formatBytes(e.totalBytes)} in ${e.seconds.toFixed(1)} s, ${formatBytes(e.bytesPerSecond)}/s)`);
     },
   });
-  await Promise.all(logs);
 
   const counts = summary(report);
   const failures = loadFailures(report);
-  for (const failure of failures) await actionLog(runner, `failed: ${failure}`);
+  for (const failure of failures) progress.line(`failed: ${failure}`);
+  progress.line(`${dryRun ? 'checked' : 'done'}: ${counts.loaded} loaded, ${counts.present} present, ${counts.skipped} skipped, ${counts.failed} failed, ${formatBytes(report.bytesPushed)} in ${report.seconds.toFixed(1)} s`);
+  await progress.flush();
   const images = Object.fromEntries(
     report.images.map((image, i) => [
       String(i + 1),
@@ -66,8 +71,9 @@ export const loadImagesAction = action(async (deps) => {
   if (!dryRun) {
     if (fromResource) recordResourceLoad(paths, source, fileFingerprint(source)!, report);
     else recordLastLoad(paths, source, report);
-    // New images and upstream hosts change the status and what the relation publishes.
-    await reconcile(deps, { autoLoad: false });
+    // New images and upstream hosts change the status and what the relation publishes; a load
+    // that left the catalog as it was (a reload) changes neither, and spares the round trips.
+    if (fromResource || JSON.stringify(readCatalog(paths)) !== catalogBefore) await reconcile(deps, { autoLoad: false });
   }
   const noSpace = noSpaceProblem(failures, paths, { sources: [source], bytesPushed: report.bytesPushed });
   if (noSpace) throw new ActionProblem(noSpace);
@@ -75,3 +81,12 @@ export const loadImagesAction = action(async (deps) => {
     throw new ActionProblem(`${counts.failed} of ${report.images.length + report.errors.length} failed to load: ${failures[0]}${failures.length > 1 ? ` (and ${failures.length - 1} more: see the results)` : ''}`);
   }
 });
+
+function isEmptyFile(file: string): boolean {
+  try {
+    const stat = fs.statSync(file);
+    return stat.isFile() && stat.size === 0;
+  } catch {
+    return false;
+  }
+}

@@ -36,6 +36,11 @@ export interface RunOptions {
   /** For storage hooks. */
   storage?: { id: string; location: string };
   timeoutMs?: number;
+  /**
+   * Kills dispatch (its whole process group, as a unit agent dying would) as soon as this probe
+   * resolves true; polled while the hook runs. The run then reports `killed` (and not `timedOut`).
+   */
+  killWhen?: () => Promise<boolean>;
   /** The unit's own PATH after the hook-tools dir (default /usr/sbin:/usr/bin:/sbin:/bin), e.g. a machine without node. */
   unitPath?: string;
 }
@@ -55,6 +60,8 @@ export interface RunOutput extends NormalizedState {
   event: string;
   exitCode: number;
   timedOut: boolean;
+  /** Killed by the `killWhen` probe. */
+  killed: boolean;
   stdout: string;
   stderr: string;
   durationMs: number;
@@ -209,7 +216,7 @@ export class Simulator {
     this.writeDoc(doc);
 
     const started = Date.now();
-    const proc = await runProcess(dispatch, this.charmDir, env, opts.timeoutMs ?? this.timeoutMs);
+    const proc = await runProcess(dispatch, this.charmDir, env, opts.timeoutMs ?? this.timeoutMs, opts.killWhen);
     const durationMs = Date.now() - started;
 
     const final = this.readDoc();
@@ -233,6 +240,7 @@ export class Simulator {
       event: eventName,
       exitCode: proc.exitCode,
       timedOut: proc.timedOut,
+      killed: proc.killed,
       stdout: proc.stdout,
       stderr: proc.stderr,
       durationMs,
@@ -363,6 +371,7 @@ export class Simulator {
 interface ProcessResult {
   exitCode: number;
   timedOut: boolean;
+  killed: boolean;
   stdout: string;
   stderr: string;
 }
@@ -373,22 +382,18 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGT
  * Runs dispatch in its own process group and waits until it exits AND its output pipes close
  * (as Juju does: a background child still holding stdout keeps the hook running).
  */
-function runProcess(file: string, cwd: string, env: Record<string, string>, timeoutMs: number): Promise<ProcessResult> {
+function runProcess(file: string, cwd: string, env: Record<string, string>, timeoutMs: number, killWhen?: () => Promise<boolean>): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, [], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
+    let killed = false;
     let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('exit', (code, signal) => (exited = { code, signal }));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      const note = exited
-        ? `dispatch exited (code ${String(exited.code)}) but a background process still held its stdout/stderr`
-        : 'dispatch did not finish';
-      stderr += `\n[simulator] timed out after ${timeoutMs} ms: ${note}\n`;
+    const killGroup = () => {
       try {
         process.kill(-child.pid!, 'SIGKILL');
       } catch {
@@ -397,6 +402,14 @@ function runProcess(file: string, cwd: string, env: Record<string, string>, time
       child.stdout.destroy();
       child.stderr.destroy();
       finish();
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      const note = exited
+        ? `dispatch exited (code ${String(exited.code)}) but a background process still held its stdout/stderr`
+        : 'dispatch did not finish';
+      stderr += `\n[simulator] timed out after ${timeoutMs} ms: ${note}\n`;
+      killGroup();
     }, timeoutMs);
     let done = false;
     const finish = () => {
@@ -406,9 +419,29 @@ function runProcess(file: string, cwd: string, env: Record<string, string>, time
       const e = exited as { code: number | null; signal: NodeJS.Signals | null } | null;
       let exitCode = e?.code ?? (e?.signal ? 128 + (SIGNALS[e.signal] ?? 0) : 137);
       // A hook that never finished counts as failed even if dispatch itself had exited 0.
-      if (timedOut && exitCode === 0) exitCode = 124;
-      resolve({ exitCode, timedOut, stdout, stderr });
+      if ((timedOut || killed) && exitCode === 0) exitCode = 124;
+      resolve({ exitCode, timedOut, killed, stdout, stderr });
     };
+    if (killWhen) {
+      void (async () => {
+        while (!done) {
+          if (await killWhen().catch(() => false)) {
+            if (done) return;
+            // Freeze the group first so nothing more happens between the event and the kill.
+            try {
+              process.kill(-child.pid!, 'SIGSTOP');
+            } catch {
+              // already gone
+            }
+            killed = true;
+            stderr += '\n[simulator] killed: the killWhen probe became true\n';
+            killGroup();
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      })();
+    }
     child.on('close', finish);
     child.on('error', (err) => {
       clearTimeout(timer);

@@ -237,3 +237,26 @@ test('an aborted load resumes: the second load completes every image and skips w
   expect(done.images.map((i) => i.status)).toEqual(['present', 'pushed', 'pushed', 'pushed']);
   for (let i = 0; i < 4; i++) expect(await client.hasManifest(`cdk/resume${i}`, '1')).toBe(done.images[i].digest);
 });
+
+test('leaving digest checks to the registry (registryVerifiesDigests): altered bytes still fail and nothing is tagged', async () => {
+  const trusting = createRegistryClient({ baseUrl: reg.url }, { registryVerifiesDigests: true, retryBaseMs: 10 });
+  try {
+    const good = write('trusting-good.tar', (await dockerSave(['cdk/trusting-good:1'], 'trusting-good')).bytes);
+    const ok = await loadImages([good], opts({ registry: trusting }));
+    expect(ok.images[0]).toMatchObject({ path: 'cdk/trusting-good:1', status: 'pushed' });
+
+    // Same length, one byte flipped in the layer: only a hash can tell, and here only the registry hashes.
+    const img = await dockerSave(['cdk/trusting-bad:1'], 'trusting-bad');
+    const at = img.bytes.indexOf(Buffer.from('trusting-bad')); // the salt file's content, inside the layer
+    expect(at).toBeGreaterThan(0);
+    img.bytes[at] ^= 0x01;
+    const bad = write('trusting-bad.tar', img.bytes);
+    const r = await loadImages([bad], opts({ registry: trusting }));
+    expect(r.images[0]).toMatchObject({ path: 'cdk/trusting-bad:1', status: 'failed' });
+    expect(r.images[0].message).toMatch(/DIGEST_INVALID|digest invalid|does not match/i);
+    expect(await client.hasManifest('cdk/trusting-bad', '1')).toBeNull();
+    expect(await client.hasBlob('cdk/trusting-bad', img.diffId)).toBeNull();
+  } finally {
+    trusting.close();
+  }
+});

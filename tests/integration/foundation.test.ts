@@ -5,6 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { waitFor } from '../support/ports.js';
 import { DEPLOY, cleanupUnits, loopbackState, portsOf, runAll, servingPlain, unit } from './charm-under-test.js';
 
 afterAll(cleanupUnits);
@@ -163,8 +164,8 @@ test('update-status restarts a registry instance that died, and says so', async 
   const pid = sim.unit('offline-registry-public')?.pid;
   expect(pid).toBeGreaterThan(0);
   process.kill(-pid!, 'SIGKILL');
-  await new Promise((r) => setTimeout(r, 200));
-  await expect(fetch(`http://127.0.0.1:${port}/v2/`)).rejects.toThrow();
+  // Wait for the death itself (the port stops answering), not for a guessed time.
+  await waitFor(() => fetch(`http://127.0.0.1:${port}/v2/`).then(() => false, () => true), 10000, 'the killed registry to stop answering');
 
   const out = await sim.run('update-status', state);
   expect(out.exitCode).toBe(0);

@@ -97,6 +97,10 @@ test('load-images of a generated archive: progress in action-log, results, then 
 
   const reload = await sim.run({ action: 'load-images', params: { path: archive } }, first);
   expect(reload.action?.results).toMatchObject({ loaded: '0', present: '2', skipped: '2', 'bytes-pushed': '0', failed: '0' });
+  // Nothing changed, so no reconcile: no status-set, and few agent round trips in all.
+  expect(reload.thisRun.statusHistory).toEqual([]);
+  expect(reload.unitStatus.message).toMatch(/^Serving 2 images/);
+  expect(reload.action?.logs).toHaveLength(1);
 
   // An unchanged file (same inode, size, mtime) whose tags are all still served is not read at
   // all: garbage of the same size with the old mtime restored still reloads as present.
@@ -144,6 +148,28 @@ test('bad input blocks with a message naming the file, and loses nothing already
   expect(cleared.unitStatus).toEqual({ status: 'active', message: servingPlain(1, port) });
 });
 
+test('load-images path=<an empty file> fails naming it; a load of many images makes few action-log calls', async () => {
+  const { sim, out } = await deployWith(undefined);
+  const empty = path.join(tmp, 'nothing.tar');
+  fs.writeFileSync(empty, '');
+  const failed = await sim.run({ action: 'load-images', params: { path: empty } }, out);
+  expect(failed.action?.status).toBe('failed');
+  expect(failed.action?.message).toContain('nothing.tar');
+  expect(failed.action?.message).toMatch(/empty/);
+
+  const many = path.join(tmp, 'many.tar');
+  const count = 120;
+  await writeDockerSave(many, Array.from({ length: count }, (_, i) => ({ tags: [`docker.io/library/many${i}:1`], layers: [{ seed: `many${i}`, size: 2_000 }] })));
+  const loaded = await sim.run({ action: 'load-images', params: { path: many } }, failed);
+  expect(loaded.action?.results).toMatchObject({ loaded: String(count), failed: '0' });
+  const logs = loaded.action!.logs;
+  // Every image is reported, in batches: per 50 lines or per 2 s of the run, plus the first and last line.
+  for (let i = 0; i < count; i++) expect(logs.some((l) => l.includes(`library/many${i}:1: pushed`))).toBe(true);
+  expect(logs.length).toBeLessThanOrEqual(2 + Math.ceil(count / 50) + Math.ceil(loaded.durationMs / 2000));
+  expect(logs.length).toBeLessThan(count / 4);
+  expect(logs.at(-1)!.split('\n').at(-1)).toMatch(/^done: 120 loaded/);
+}, 60000);
+
 withFixtures('the legacy archive and a null manifest.json fail the action naming the problem', async () => {
   const { sim, out } = await deployWith(undefined);
   const legacy = await sim.run({ action: 'load-images', params: { path: ggcr('no_manifest.tar') } }, out);
@@ -158,16 +184,23 @@ test('a load killed midway resumes: the next load pushes only what is missing an
   const { sim, out, port } = await deployWith(undefined);
   const archive = path.join(tmp, 'big.tar');
   const images = Array.from({ length: 8 }, (_, i) => ({ tags: [`docker.io/library/big${i}:1`], layers: [{ seed: `big${i}`, size: 12_000_000 }] }));
-  await writeDockerSave(archive, images);
+  const { diffIds } = await writeDockerSave(archive, images);
   const total = images.length * 12_000_000;
-  const killed = await sim.run({ action: 'load-images', params: { path: archive } }, out, { timeoutMs: 700 });
-  expect(killed.timedOut).toBe(true);
+  // Killed on the event itself: as soon as the registry holds one whole layer of the archive.
+  const hasBlob = (i: number) =>
+    fetch(`http://127.0.0.1:${port}/v2/library/big${i}/blobs/${diffIds[i][0]}`, { method: 'HEAD' }).then((r) => r.status === 200, () => false);
+  const killWhen = async () => (await Promise.all(images.map((_, i) => hasBlob(i)))).some(Boolean);
+  const killed = await sim.run({ action: 'load-images', params: { path: archive } }, out, { killWhen });
+  expect(killed.killed).toBe(true);
+  const heldBefore = (await Promise.all(images.map((_, i) => hasBlob(i)))).filter(Boolean).length;
+  expect(heldBefore).toBeGreaterThanOrEqual(1);
 
   const resumed = await sim.run({ action: 'load-images', params: { path: archive } }, out);
   expect(resumed.action?.status).toBe('completed');
   expect(resumed.action?.results).toMatchObject({ failed: '0' });
   expect(Number(resumed.action?.results.present) + Number(resumed.action?.results.loaded)).toBe(8);
-  expect(Number(resumed.action?.results['bytes-pushed'])).toBeLessThan(total);
+  // What the killed load had pushed is not pushed again.
+  expect(Number(resumed.action?.results['bytes-pushed'])).toBeLessThanOrEqual(total - heldBefore * 12_000_000 + 100_000);
   for (let i = 0; i < 8; i++) expect(skopeoInspect(port, `library/big${i}:1`).Layers).toHaveLength(1);
 }, 90000);
 

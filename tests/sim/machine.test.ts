@@ -103,7 +103,8 @@ describe('fake systemctl', () => {
   test('a service that exits non-zero is reported failed', async () => {
     fs.mkdirSync(path.join(sim.rootDir, UNIT_DIR), { recursive: true });
     fs.writeFileSync(path.join(sim.rootDir, UNIT_DIR, 'crash.service'), '[Service]\nExecStart=/bin/false\n');
-    charm.setHook('systemctl start crash; sleep 0.3; systemctl is-active crash; systemctl is-failed crash; echo "rc=$?"');
+    // Waits (bounded) for the service to have failed rather than sleeping a guessed time.
+    charm.setHook('systemctl start crash; i=0; while [ "$(systemctl is-active crash)" != failed ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; systemctl is-active crash; systemctl is-failed crash; echo "rc=$?"');
     const out = await sim.run('install');
     expect(out.stdout).toBe('failed\nfailed\nrc=0\n');
   });

@@ -41,6 +41,11 @@ export interface RegistryClientOptions {
   timeoutMs?: number;
   /** Entries asked per page of _catalog and tags/list (default 1000, the registry's default maximum). */
   pageSize?: number;
+  /**
+   * The registry verifies `?digest=` of every blob PUT before committing it (docker-registry does):
+   * uploads then check only sizes locally instead of hashing every byte a second time (default false).
+   */
+  registryVerifiesDigests?: boolean;
 }
 
 export interface RegistryClient {
@@ -85,8 +90,10 @@ class HttpRegistryClient implements RegistryClient {
   private readonly transport: Transport;
   private readonly retry: RetryPolicy;
   private readonly pageSize: number;
+  private readonly hashLocally: boolean;
 
   constructor(endpoint: RegistryEndpoint, opts: RegistryClientOptions) {
+    this.hashLocally = opts.registryVerifiesDigests !== true;
     this.base = parseBaseUrl(endpoint.baseUrl);
     this.retry = { maxRetries: opts.maxRetries ?? 3, retryBaseMs: opts.retryBaseMs ?? 200 };
     this.pageSize = opts.pageSize ?? 1000;
@@ -164,7 +171,7 @@ class HttpRegistryClient implements RegistryClient {
       if (!location) throw new RegistryError(`${what}: the registry answered 202 without a Location header`, { status: 202 });
       const sessionUrl = new URL(location, baseDir(this.base));
       const putUrl = uploadCompleteUrl(this.base, location, digest);
-      const verifier = new DigestVerifier(digest, size);
+      const verifier = new DigestVerifier(digest, size, { hashLocally: this.hashLocally });
       let source: NodeJS.ReadableStream | undefined;
       let res: RawResponse;
       try {

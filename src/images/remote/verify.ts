@@ -9,12 +9,18 @@ export class DigestVerifier extends Transform {
   readonly size: number;
   /** Set when verification failed, so callers can tell it from the transport error the abort causes. */
   failure: BlobVerificationError | null = null;
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: Hash | null;
   private bytes = 0;
   private held: Buffer | null = null;
 
-  constructor(digest: string, size: number) {
+  /**
+   * `hashLocally: false` checks only the size and leaves the digest to the receiving registry, which
+   * verifies `?digest=` on the PUT before it commits anything (the CNCF distribution registry does):
+   * the same bytes are then hashed once, not twice.
+   */
+  constructor(digest: string, size: number, opts: { hashLocally?: boolean } = {}) {
     super();
+    this.hash = opts.hashLocally === false ? null : createHash('sha256');
     if (!digest.startsWith('sha256:')) throw new Error(`cannot verify ${digest}: only sha256 digests are supported`);
     if (!Number.isSafeInteger(size) || size < 0) throw new Error(`invalid size ${size} for blob ${digest}: expected a byte count >= 0`);
     this.digest = digest;
@@ -33,7 +39,7 @@ export class DigestVerifier extends Transform {
     if (this.bytes > this.size) {
       return this.fail(`blob ${this.digest} is longer than its declared size of ${this.size} bytes: its stream gave at least ${this.bytes}`, callback);
     }
-    this.hash.update(buf);
+    this.hash?.update(buf);
     const release = this.held;
     this.held = buf;
     if (release) callback(null, release);
@@ -44,7 +50,7 @@ export class DigestVerifier extends Transform {
     if (this.bytes !== this.size) {
       return this.fail(`blob ${this.digest} is shorter than its declared size: its stream gave ${this.bytes} of ${this.size} bytes`, callback);
     }
-    const got = `sha256:${this.hash.digest('hex')}`;
+    const got = this.hash ? `sha256:${this.hash.digest('hex')}` : this.digest;
     if (got !== this.digest) {
       return this.fail(`blob ${this.digest} does not match its digest: got ${got}`, callback);
     }
