@@ -89,10 +89,81 @@ test('a port another listener holds blocks with the registry\'s own reason; free
   const { port } = portsOf(state);
   const squatter = net.createServer();
   await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
-  const out = await runAll(sim, DEPLOY, state).catch((err) => Promise.reject(err));
+  // The squatter accepts connections and never answers: each probe waits out its timeout, so install alone.
+  const out = await runAll(sim, ['install'], state);
   squatter.close();
   expect(out.unitStatus.status).toBe('blocked');
   expect(out.unitStatus.message).toMatch(new RegExp(`^the public registry did not come up at http://127\\.0\\.0\\.1:${port} \\(.*bind: address already in use\\)`));
   const again = await sim.run('update-status', out);
   expect(again.unitStatus).toEqual({ status: 'active', message: expect.stringMatching(`at http://127.0.0.1:${port}`) });
 }, 120000);
+
+/** A CA and a server cert for 127.0.0.1 made by the test itself (operator-supplied material), base64 PEM. */
+function operatorMaterial(dir: string, name: string) {
+  fs.mkdirSync(dir, { recursive: true });
+  const at = (f: string) => path.join(dir, f);
+  const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('ca.key'), '-out', at('ca.crt'), '-days', '30', '-subj', `/CN=${name} CA`]);
+  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', at('server.key'), '-out', at('server.csr'), '-subj', `/CN=${name}`]);
+  fs.writeFileSync(at('ext.cnf'), `subjectAltName=IP:127.0.0.1,DNS:${name}\nextendedKeyUsage=serverAuth\n`);
+  openssl(['x509', '-req', '-in', at('server.csr'), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial', '-out', at('server.crt'), '-days', '30', '-extfile', at('ext.cnf')]);
+  const b64 = (f: string) => fs.readFileSync(at(f)).toString('base64');
+  return { cert: b64('server.crt'), key: b64('server.key'), ca: b64('ca.crt'), caPem: fs.readFileSync(at('ca.crt'), 'utf8') };
+}
+
+interface Served { sim: Simulator; out: RunOutput; port: number; writerPort: number; ca: string }
+interface Row {
+  option: string;
+  bad: Record<string, string | number | boolean>;
+  good: (current: Served) => Promise<Record<string, string | number | boolean>>;
+  /** What the valid value changes in what is served. */
+  served: (s: Served) => Promise<void>;
+}
+
+const v2 = (s: Served, opts: { port?: number; ca?: string; servername?: string; auth?: { user: string; password: string } } = {}) =>
+  httpsRequest(`https://127.0.0.1:${opts.port ?? s.port}/v2/`, { ca: opts.ca ?? s.ca, servername: opts.servername, auth: opts.auth });
+const sans = async (s: Served) => (await v2(s)).peerCert?.subjectaltname ?? '';
+
+// Every option of the README's Configuration table that can hold an invalid value. auto-load, tls
+// and auth are booleans: Juju refuses anything else at `juju config` time, so the charm never sees
+// a bad one. kubeconfig is read by audit-cluster only (which fails the action naming it).
+const operator = operatorMaterial(path.join(tmp, 'operator'), 'registry.corp');
+const other = operatorMaterial(path.join(tmp, 'other'), 'other.corp');
+const ROWS: Row[] = [
+  { option: 'port', bad: { port: 0 }, good: async () => ({ port: await freePort() }), served: async (s) => expect((await v2(s)).status).toBe(200) },
+  { option: 'writer-port', bad: { 'writer-port': 'same' }, good: async () => ({ 'writer-port': await freePort() }), served: async (s) => expect((await fetch(`http://127.0.0.1:${s.writerPort}/v2/`)).status).toBe(200) },
+  { option: 'bind-address', bad: { 'bind-address': 'http://127.0.0.1' }, good: async () => ({ 'bind-address': '127.0.0.1' }), served: async (s) => expect((await v2(s)).status).toBe(200) },
+  { option: 'http-host', bad: { 'http-host': 'registry.test:5000' }, good: async () => ({ 'http-host': 'registry.test' }), served: async (s) => expect(await sans(s)).toContain('DNS:registry.test') },
+  { option: 'log-level', bad: { 'log-level': 'loud' }, good: async () => ({ 'log-level': 'debug' }), served: async (s) => expect(fs.readFileSync(path.join(s.sim.rootDir, 'etc/offline-registry/public.yml'), 'utf8')).toMatch(/level: debug/) },
+  { option: 'layer-compression', bad: { 'layer-compression': 'zstd' }, good: async () => ({ 'layer-compression': 'gzip' }), served: async (s) => expect((await v2(s)).status).toBe(200) },
+  { option: 'tls-sans', bad: { 'tls-sans': 'bad_name!' }, good: async () => ({ 'tls-sans': 'registry.example' }), served: async (s) => expect(await sans(s)).toContain('DNS:registry.example') },
+  { option: 'tls-key', bad: { 'tls-cert': operator.cert }, good: async () => ({ 'tls-cert': operator.cert, 'tls-key': operator.key, 'tls-ca': operator.ca }), served: async (s) => expect((await v2(s, { ca: operator.caPem, servername: 'registry.corp' })).status).toBe(200) },
+  { option: 'tls-key', bad: { 'tls-key': other.key }, good: async () => ({ 'tls-key': operator.key }), served: async (s) => expect((await v2(s, { ca: operator.caPem, servername: 'registry.corp' })).status).toBe(200) },
+  { option: 'tls-cert', bad: { 'tls-cert': 'bm90IGEgY2VydA==' }, good: async () => ({ 'tls-cert': operator.cert }), served: async (s) => expect((await v2(s, { ca: operator.caPem, servername: 'registry.corp' })).status).toBe(200) },
+  { option: 'tls-ca', bad: { 'tls-ca': other.ca }, good: async () => ({ 'tls-cert': '', 'tls-key': '', 'tls-ca': '' }), served: async (s) => expect((await v2(s)).status).toBe(200) },
+  { option: 'auth-basic-user', bad: { auth: true, 'auth-basic-user': 'a:b' }, good: async () => ({ auth: true, 'auth-basic-user': 'ops', 'auth-basic-password': 'right-password' }), served: async (s) => {
+    expect((await v2(s)).status).toBe(401);
+    expect((await v2(s, { auth: { user: 'ops', password: 'right-password' } })).status).toBe(200);
+  } },
+  { option: 'auth-basic-password', bad: { 'auth-basic-password': 'pa"ss' }, good: async () => ({ 'auth-basic-password': 'other-password' }), served: async (s) => expect((await v2(s, { auth: { user: 'ops', password: 'other-password' } })).status).toBe(200) },
+];
+
+test('every invalid option value blocks naming the option, and the next valid value returns to active with it served', async () => {
+  const sim = await unit();
+  let out = await runAll(sim, DEPLOY, await tlsState());
+  expect(out.unitStatus.status).toBe('active');
+  const ca = await caOf(sim, out);
+  const failures: string[] = [];
+  for (const row of ROWS) {
+    const bad = { ...row.bad };
+    if (bad['writer-port'] === 'same') bad['writer-port'] = out.config.port;
+    const blocked = await sim.run('config-changed', { ...out, config: { ...out.config, ...bad } });
+    expect(blocked.exitCode).toBe(0);
+    if (blocked.unitStatus.status !== 'blocked' || !blocked.unitStatus.message.includes(row.option)) failures.push(`${row.option} ${JSON.stringify(bad)}: ${JSON.stringify(blocked.unitStatus)}`);
+    out = await sim.run('config-changed', { ...blocked, config: { ...blocked.config, ...(await row.good({ sim, out: blocked, ...portsOf(blocked), ca })) } });
+    expect(out.exitCode).toBe(0);
+    if (out.unitStatus.status !== 'active') failures.push(`${row.option} after the valid value: ${JSON.stringify(out.unitStatus)}`);
+    else await row.served({ sim, out, ...portsOf(out), ca });
+  }
+  expect(failures).toEqual([]);
+}, 240000);
