@@ -11,6 +11,8 @@ export class CommandError extends Error {
     readonly tool: string,
     readonly exitCode: number | undefined,
     readonly stderr: string,
+    /** What the tool printed before failing (e.g. `systemctl status` of a dead unit exits 3). */
+    readonly stdout = '',
   ) {
     super(`${tool} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim() || 'no error output'}`);
     this.name = 'CommandError';
@@ -28,7 +30,7 @@ export const execaRunner: CommandRunner = {
       cleanup: false,
     });
     if (result.exitCode !== 0 || result.failed) {
-      throw new CommandError(tool, result.exitCode, String(result.stderr || result.message || ''));
+      throw new CommandError(tool, result.exitCode, String(result.stderr || result.message || ''), String(result.stdout ?? ''));
     }
     return String(result.stdout);
   },

@@ -20,11 +20,17 @@ export function probe(url: string, timeoutMs = 2000): Promise<Health> {
   });
 }
 
-export async function waitHealthy(url: string, timeoutMs: number): Promise<Health> {
+/** Waits for the instance to answer, until timeoutMs or until gaveUp() (asked about once a second) says it died. */
+export async function waitHealthy(url: string, timeoutMs: number, gaveUp?: () => Promise<boolean>): Promise<Health> {
   const deadline = Date.now() + timeoutMs;
+  let nextCheck = Date.now() + 300;
   for (;;) {
     const health = await probe(url, 1000);
     if (health.ok || Date.now() > deadline) return health;
+    if (gaveUp && Date.now() >= nextCheck) {
+      nextCheck = Date.now() + 1000;
+      if (await gaveUp()) return (await probe(url, 1000)).ok ? { ok: true, detail: 'up' } : health;
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }

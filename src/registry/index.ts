@@ -174,9 +174,11 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
         await input.log?.(`${role} registry at ${url} was down (${health.detail}): restarting ${unitName(role)}`);
       }
       await systemd.restart(unitName(role));
-      const health = await waitHealthy(url, 20000);
+      const health = await waitHealthy(url, 20000, () => systemd.gaveUp(unitName(role)));
       if (!health.ok) {
-        throw new Error(`the ${role} registry did not come up at ${url} (${health.detail}): see journalctl -u ${unitName(role)}`);
+        // Its own last words (address in use, permission denied on the port) say more than the probe.
+        const reason = (await systemd.failureReason(unitName(role))) ?? health.detail;
+        throw new Error(`the ${role} registry did not come up at ${url} (${reason}): see journalctl -u ${unitName(role)}`);
       }
     }),
   );

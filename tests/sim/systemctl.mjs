@@ -6,6 +6,7 @@
 // between hooks; every call's argv is appended to state.systemctlCalls.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ToolError, exitWithError, simDir, updateDoc } from './simstate.mjs';
 
@@ -131,6 +132,31 @@ function resolveExec(line, unit, env) {
     words[0] = found;
   }
   return { argv: words, ignoreFailure };
+}
+
+const capList = (values) => values.flatMap((v) => v.split(/\s+/)).filter(Boolean).map((c) => c.toUpperCase());
+
+/**
+ * Whether the service's process holds CAP_NET_BIND_SERVICE, as systemd would run it: root keeps it
+ * unless CapabilityBoundingSet= leaves it out; a non-root User= has it only through
+ * AmbientCapabilities= (and a bounding set that keeps it).
+ */
+function bindsLowPorts(service) {
+  const user = (service.User ?? []).at(-1);
+  const bounding = service.CapabilityBoundingSet ? capList(service.CapabilityBoundingSet) : null;
+  const inBounding = bounding === null || (bounding[0]?.startsWith('~') ? !bounding.map((c) => c.replace(/^~/, '')).includes('CAP_NET_BIND_SERVICE') : bounding.includes('CAP_NET_BIND_SERVICE'));
+  if (!user || user === 'root' || user === '0') return inBounding;
+  return inBounding && capList(service.AmbientCapabilities ?? []).includes('CAP_NET_BIND_SERVICE');
+}
+
+/**
+ * The service runs as root here (test roots sit under 0700 temp dirs the account cannot enter),
+ * but without CAP_NET_BIND_SERVICE when the unit would not grant it: setpriv really drops it, so
+ * a bind below 1024 fails in the kernel with the registry's own "permission denied".
+ */
+function withCapabilities(argv, service) {
+  if (bindsLowPorts(service) || process.getuid?.() !== 0) return argv;
+  return ['/usr/bin/setpriv', '--inh-caps=-net_bind_service', '--bounding-set=-net_bind_service', '--', ...argv];
 }
 
 function serviceEnv(service) {
@@ -282,7 +308,7 @@ function startUnit(doc, name, out) {
       rec.oneshotActive = /^(yes|true|1|on)$/i.test((service.RemainAfterExit ?? []).at(-1) ?? 'no');
       return;
     }
-    const { argv } = resolveExec(starts.at(-1), name, env);
+    const argv = withCapabilities(resolveExec(starts.at(-1), name, env).argv, service);
     try {
       fs.rmSync(exitFile(name), { force: true });
     } catch {
@@ -303,15 +329,31 @@ function startUnit(doc, name, out) {
   }
 }
 
+/** Like the journal lines `systemctl status` ends with: the unit's last output, one line each. */
+function journalTail(name, rec, count) {
+  if (!count) return '';
+  let text;
+  try {
+    text = fs.readFileSync(path.join(simDir(), 'units', `${name}.log`), 'utf8');
+  } catch {
+    return '';
+  }
+  const lines = text.split('\n').filter((l) => l.trim() !== '').slice(-count);
+  if (lines.length === 0) return '';
+  const stamp = new Date().toLocaleString('en-US', { month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false }).replace(',', '');
+  const ident = `${os.hostname()} ${name.replace(/\.service$/, '')}[${rec.pid ?? 0}]`;
+  return `\n${lines.map((l) => `${stamp} ${ident}: ${l}`).join('\n')}\n`;
+}
+
 function parse(args) {
   const flags = new Set();
   const values = {};
   const positional = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '-s' || a === '--signal' || a === '-p' || a === '--property') {
-      values[a.replace(/^-+/, '')[0]] = args[++i];
-    } else if (a.startsWith('--signal=')) values.s = a.slice(9);
+    if (a === '-s' || a === '--signal' || a === '-p' || a === '--property' || a === '-n' || a === '--lines') {
+      values[a.replace(/^-+/, '')[0].replace('l', 'n')] = args[++i];
+    } else if (a.startsWith('--lines=')) values.n = a.slice(8); else if (a.startsWith('--signal=')) values.s = a.slice(9);
     else if (a.startsWith('--property=')) values.p = a.slice(11);
     else if (a === '-q') flags.add('quiet');
     else if (a.startsWith('-')) flags.add(a.replace(/^-+/, ''));
@@ -417,6 +459,7 @@ function run(args, doc, out) {
         const active = state === 'active' ? `active (running) since ${rec.startedAt}` : state === 'failed' ? 'failed (Result: exit-code)' : 'inactive (dead)';
         out.stdout += `${state === 'active' ? '●' : '○'} ${name}\n     Loaded: ${loaded}\n     Active: ${active}\n`;
         if (state === 'active' && rec.pid) out.stdout += `   Main PID: ${rec.pid}\n`;
+        out.stdout += journalTail(name, rec, values.n === undefined ? 10 : Number(values.n));
         if (state !== 'active' && code === 0) code = 3;
       }
       return code;
