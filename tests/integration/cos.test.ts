@@ -177,6 +177,11 @@ test('metrics-port overlapping port blocks only once cos-agent is related, namin
   const state: State = { ...base, config: { ...base.config, 'metrics-port': Math.max(1, port - 1) } };
   const related = await runAll(sim, DEPLOY, state);
   expect(related.unitStatus).toEqual({ status: 'blocked', message: `invalid metrics-port ${Math.max(1, port - 1)}: its ports ${Math.max(1, port - 1)}-${Math.max(1, port - 1) + 2} include port ${port}` });
-  const alone = await sim.run('config-changed', { ...related, relations: [] });
+  // A valid value while still related returns the unit to active with the metrics served there.
+  const good = await freePortRun([port, portsOf(base).writerPort]);
+  const fixed = await sim.run('config-changed', { ...related, config: { ...related.config, 'metrics-port': good } });
+  expect(fixed.unitStatus).toEqual({ status: 'active', message: expect.stringMatching(/^Serving 0 images/) });
+  expect((await get(`http://127.0.0.1:${good}/metrics`)).body).toMatch(/^registry_/m);
+  const alone = await sim.run('config-changed', { ...fixed, relations: [], config: state.config });
   expect(alone.unitStatus).toEqual({ status: 'active', message: expect.stringMatching(/^Serving 0 images/) });
-}, 60000);
+}, 90000);
