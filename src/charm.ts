@@ -44,6 +44,8 @@ import {
 } from './registry/index.js';
 import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
 import { type Settings, SettingsError, parseSettings } from './settings.js';
+import { StorageSettingsError, readS3Credentials, s3DriverConfig } from './storage/index.js';
+import { loaderRole } from './storage/loader-role.js';
 
 export { ENDPOINT, PEER };
 
@@ -131,11 +133,23 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     throw err;
   }
 
+  let s3: Record<string, unknown> | undefined;
+  if (settings.storage.s3) {
+    try {
+      // A new revision of a user secret reaches the charm as secret-changed: track it then.
+      s3 = s3DriverConfig(settings.storage.s3, await readS3Credentials(runner, settings.storage.s3.credentials, { refresh: ctx.name === 'secret-changed' }));
+    } catch (err) {
+      if (err instanceof StorageSettingsError) return setStatus({ name: 'blocked', message: err.message });
+      throw err;
+    }
+  }
+
   const account = registryAccount();
+  const leader = once(() => isLeader(runner));
   let security: SecurityState;
   try {
     security = await convergeSecurity(
-      { settings, paths, runner, isLeader: once(() => isLeader(runner)), ingressAddresses: addresses instanceof Error ? [] : addresses, owner: account, thorough: THOROUGH_HOOKS.has(ctx.name) },
+      { settings, paths, runner, isLeader: leader, ingressAddresses: addresses instanceof Error ? [] : addresses, owner: account, thorough: THOROUGH_HOOKS.has(ctx.name) },
       ctx.appName,
     );
   } catch (err) {
@@ -156,6 +170,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
       paths,
       runner,
       log,
+      s3,
     });
   } catch (err) {
     return setStatus({ name: 'blocked', message: (err as Error).message });
@@ -175,8 +190,10 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const { netloc } = registry;
   writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc, tls: settings.tls }, 0o644);
 
+  const role = settings.storage.backend === 'filesystem' ? { loads: true } : loaderRole(settings.storage.backend, await leader());
   if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
-    await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
+    if (role.loads) await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
+    else await log(`not loading the images resource: ${role.reason}`);
   }
 
   const catalog = readCatalog(paths);
@@ -189,7 +206,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   // Juju discards a failed hook's open-port: what was published is recorded only once the hook's
   // last tool call (the status) went through, so a retried hook opens the port again.
   // After stop (or a reboot) the start hook finds the instances down by design: not news.
-  const notes = ctx.name === 'start' ? [] : registry.notes;
+  const notes = [...(ctx.name === 'start' ? [] : registry.notes), ...(role.reason ? [role.reason] : [])];
   const status = await setStatus(servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes));
   writeJsonFile(publishedFile, published, 0o644);
   return status;
