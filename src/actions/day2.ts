@@ -44,9 +44,10 @@ export const removeImagesAction = action(async (deps) => {
   const params = await actionGet<{ images?: string; 'dry-run'?: boolean; 'with-shared-tags'?: boolean }>(deps.runner);
   const refs = (params.images ?? '').split(/[\s,]+/).filter(Boolean);
   if (!refs.length) throw new ActionProblem('no images given: images="rocks.canonical.com:443/cdk/pause:3.9 library/nginx:1.25" (original or registry-path references)');
-  const ctx = await writerContext(deps);
-  const refusal = ctx.settings.storage.backend === 's3' ? storeWriteRefusal('s3', await isLeader(deps.runner), 'remove-images') : null;
+  const backend = parseSettings(await configGet(deps.runner)).storage.backend;
+  const refusal = backend === 's3' ? storeWriteRefusal('s3', await isLeader(deps.runner), 'remove-images') : null;
   if (refusal) throw new ActionProblem(refusal);
+  const ctx = await writerContext(deps);
   try {
     const rows = await listImages(ctx.client, ctx.catalog);
     let plan;

@@ -1,7 +1,8 @@
 // load-images: (re)load archives from the images resource or a path on the unit, with progress in
 // action-log and a summary in the results.
 import { reconcile } from '../charm.js';
-import { actionGet, actionLog, actionSet, isLeader, resourceGet } from '../juju/index.js';
+import { actionGet, actionLog, actionSet, configGet, isLeader, resourceGet } from '../juju/index.js';
+import { parseSettings } from '../settings.js';
 import { storeWriteRefusal } from '../storage/loader-role.js';
 import { loadIntoRegistry } from '../loading.js';
 import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, recordResourceLoad, summary } from '../records.js';
@@ -16,11 +17,13 @@ interface Params {
 export const loadImagesAction = action(async (deps) => {
   const { runner, paths } = deps;
   const params = await actionGet<Params>(runner);
-  const { settings, writerUrl } = await checkedWriter(deps);
   // Chosen: refuse rather than defer. A deferred load would run in some later hook with nobody
-  // watching its log; the operator reruns it on the leader at once.
-  const refusal = settings.storage.backend === 's3' ? storeWriteRefusal('s3', await isLeader(runner), 'load-images') : null;
+  // watching its log; the operator reruns it on the leader at once. Asked before the writer is
+  // probed: a follower's refusal does not depend on the shared store answering.
+  const backend = parseSettings(await configGet(runner)).storage.backend;
+  const refusal = backend === 's3' ? storeWriteRefusal('s3', await isLeader(runner), 'load-images') : null;
   if (refusal) throw new ActionProblem(refusal);
+  const { settings, writerUrl } = await checkedWriter(deps);
 
   const fromResource = !params.path;
   const source = params.path || (await resourceGet(runner, 'images'));

@@ -1,8 +1,8 @@
 // storage-backend=s3 through the packed charm's dispatch: credentials from a Juju user secret
 // (granted to the application, consumed like any secret the charm does not own), bad values
 // blocked by name, the real registry started on the rendered s3 config, and only the leader loading.
-// No S3 server installs here that distribution's s3 driver can upload to (see README), so the
-// endpoint is a closed loopback port: what is asserted is what the charm decided and rendered.
+// The endpoint here is a closed loopback port: what is asserted is what the charm decided and
+// rendered. Loading into a real S3 service is tests/integration/s3-radosgw.test.ts.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,7 +55,8 @@ test('a missing or unreadable s3-credentials secret blocks naming the option, an
 
   // The operator adds the key as a new revision (the unit still tracks the first one): Juju runs
   // secret-changed, and the charm refreshes to the new revision.
-  const revised = { ...partial, secrets: [{ id: CREDS_ID, owner: 'remote' as const, trackedRevision: 1, revisions: [{ 'access-key': ACCESS_KEY }, { 'access-key': ACCESS_KEY, 'secret-key': SECRET_KEY }] }] };
+  const revisions: Array<Record<string, string>> = [{ 'access-key': ACCESS_KEY }, { 'access-key': ACCESS_KEY, 'secret-key': SECRET_KEY }];
+  const revised: State = { ...partial, secrets: [{ id: CREDS_ID, owner: 'remote', trackedRevision: 1, revisions }] };
   const stale = await sim.run('update-status', revised);
   expect(stale.unitStatus.message).toMatch(/has no secret-key/);
   const fixed = await sim.run('secret-changed', stale, { secret: { id: CREDS_ID, revision: 2 } });
