@@ -20,10 +20,10 @@ export const loadImagesAction = action(async (deps) => {
   // Chosen: refuse rather than defer. A deferred load would run in some later hook with nobody
   // watching its log; the operator reruns it on the leader at once. Asked before the writer is
   // probed: a follower's refusal does not depend on the shared store answering.
-  const backend = parseSettings(await configGet(runner)).storage.backend;
-  const refusal = backend === 's3' ? storeWriteRefusal('s3', await isLeader(runner), 'load-images') : null;
+  const parsed = parseSettings(await configGet(runner));
+  const refusal = parsed.storage.backend === 's3' ? storeWriteRefusal('s3', await isLeader(runner), 'load-images') : null;
   if (refusal) throw new ActionProblem(refusal);
-  const { settings, writerUrl } = await checkedWriter(deps);
+  const { settings, writerUrl } = await checkedWriter(deps, parsed);
 
   const fromResource = !params.path;
   const source = params.path || (await resourceGet(runner, 'images'));
