@@ -46,6 +46,8 @@ import { CERTIFICATES, type CertificatesOutcome, convergeCertificates } from './
 import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
 import { type Settings, SettingsError, metricsPortConflict, metricsPorts, parseSettings } from './settings.js';
 import { COS_AGENT, convergeObservability, cosAgentRelationIds, removeExporter, stopExporter } from './cos/index.js';
+import { StorageSettingsError, readS3Credentials, s3DriverConfig } from './storage/index.js';
+import { loaderRole } from './storage/loader-role.js';
 
 export { ENDPOINT, PEER };
 
@@ -135,11 +137,23 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     throw err;
   }
 
+  let s3: Record<string, unknown> | undefined;
+  if (settings.storage.s3) {
+    try {
+      // A new revision of a user secret reaches the charm as secret-changed: track it then.
+      s3 = s3DriverConfig(settings.storage.s3, await readS3Credentials(runner, settings.storage.s3.credentials, { refresh: ctx.name === 'secret-changed' }));
+    } catch (err) {
+      if (err instanceof StorageSettingsError) return setStatus({ name: 'blocked', message: err.message });
+      throw err;
+    }
+  }
+
   const account = registryAccount();
+  const leader = once(() => isLeader(runner));
   let security: SecurityState;
   try {
     security = await convergeSecurity(
-      { settings, paths, runner, isLeader: once(() => isLeader(runner)), ingressAddresses: addresses instanceof Error ? [] : addresses, owner: account, thorough: THOROUGH_HOOKS.has(ctx.name) },
+      { settings, paths, runner, isLeader: leader, ingressAddresses: addresses instanceof Error ? [] : addresses, owner: account, thorough: THOROUGH_HOOKS.has(ctx.name) },
       ctx.appName,
     );
   } catch (err) {
@@ -171,6 +185,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
       paths,
       runner,
       log,
+      s3,
     });
   } catch (err) {
     return setStatus({ name: 'blocked', message: (err as Error).message });
@@ -190,8 +205,10 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const { netloc } = registry;
   writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc, tls: settings.tls }, 0o644);
 
+  const role = settings.storage.backend === 'filesystem' ? { loads: true } : loaderRole(settings.storage.backend, await leader());
   if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
-    await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
+    if (role.loads) await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
+    else await log(`not loading the images resource: ${role.reason}`);
   }
 
   registry.notes.push(
@@ -217,7 +234,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   // Juju discards a failed hook's open-port: what was published is recorded only once the hook's
   // last tool call (the status) went through, so a retried hook opens the port again.
   // After stop (or a reboot) the start hook finds the instances down by design: not news.
-  const notes = [...(ctx.name === 'start' ? [] : registry.notes), ...(certificates?.note ? [certificates.note] : [])];
+  const notes = [...(ctx.name === 'start' ? [] : registry.notes), ...(certificates?.note ? [certificates.note] : []), ...(role.reason ? [role.reason] : [])];
   let serving = servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes);
   if (certificates?.problem && serving.name === 'active') serving = { name: 'blocked', message: certificates.problem };
   const status = await setStatus(serving);

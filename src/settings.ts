@@ -2,6 +2,7 @@
 // the option and what it accepts, which the reconcile turns into a blocked status.
 import { validatePassword, validateUsername } from './auth/credentials.js';
 import type { ConfigValue } from './juju/index.js';
+import { type StorageSettings, StorageSettingsError, parseStorageSettings } from './storage/index.js';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type LayerCompression = 'none' | 'gzip';
@@ -26,6 +27,8 @@ export interface Settings {
   authUser: string;
   /** Empty: the leader generates one and keeps it in a Juju secret. */
   authPassword: string;
+  /** storage-backend and its s3-* options. */
+  storage: StorageSettings;
 }
 
 export class SettingsError extends Error {
@@ -62,6 +65,15 @@ function host(config: Record<string, ConfigValue>, option: string): string {
   return value;
 }
 
+function storage(config: Record<string, ConfigValue>): StorageSettings {
+  try {
+    return parseStorageSettings(config);
+  } catch (err) {
+    if (err instanceof StorageSettingsError) throw new SettingsError(err.option, err.message);
+    throw err;
+  }
+}
+
 export function parseSettings(config: Record<string, ConfigValue>): Settings {
   const settings: Settings = {
     port: port(config, 'port', 5000),
@@ -80,6 +92,7 @@ export function parseSettings(config: Record<string, ConfigValue>): Settings {
     auth: config.auth === true,
     authUser: String(config['auth-basic-user'] ?? 'offline-registry').trim(),
     authPassword: String(config['auth-basic-password'] ?? ''),
+    storage: storage(config),
   };
   if (settings.tlsCert && !settings.tlsKey) throw new SettingsError('tls-key', 'tls-cert is set but tls-key is empty: give the private key of tls-cert (base64 PEM)');
   if (settings.tlsKey && !settings.tlsCert) throw new SettingsError('tls-cert', 'tls-key is set but tls-cert is empty: give the certificate (base64 PEM)');

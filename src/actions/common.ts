@@ -10,7 +10,7 @@ import { readCatalog } from '../records.js';
 import { probe } from '../registry/health.js';
 import { servedCaFile } from '../certificates/index.js';
 import { securityFiles } from '../security.js';
-import { parseSettings } from '../settings.js';
+import { type Settings, parseSettings } from '../settings.js';
 
 /** A problem the operator can fix: its message becomes the action's failure message. */
 export class ActionProblem extends Error {}
@@ -56,8 +56,8 @@ export async function registryAccess(deps: CharmDeps): Promise<RegistryAccess> {
 }
 
 /** The settings and the loopback writer's URL, once the writer answers. */
-export async function checkedWriter(deps: CharmDeps) {
-  const settings = parseSettings(await configGet(deps.runner));
+export async function checkedWriter(deps: CharmDeps, parsed?: Settings) {
+  const settings = parsed ?? parseSettings(await configGet(deps.runner));
   const writerUrl = `http://127.0.0.1:${settings.writerPort}`;
   const health = await probe(writerUrl);
   if (!health.ok) throw new ActionProblem(`the writer registry at ${writerUrl} is not running (${health.detail}): check "juju status" and the offline-registry-writer service`);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type CharmDeps, reconcile } from '../charm.js';
 import { type ImageRow, auditCluster, checkImages, formatBytes, formatTable, garbageCollect, listImages, parseImageList, planRemoval, RemovalRefusedError, removeImages } from '../day2/index.js';
-import { actionGet, actionLog, actionSet, configGet, resourceGet } from '../juju/index.js';
+import { actionGet, actionLog, actionSet, configGet, isLeader, resourceGet } from '../juju/index.js';
 import { readJsonFile } from '../localstate.js';
 import { catalogHosts, refreshUsage, writeCatalog } from '../records.js';
 import { mirrorHosts } from '../relations/index.js';
@@ -13,6 +13,7 @@ import { waitHealthy } from '../registry/health.js';
 import { Systemd, unitName } from '../registry/service.js';
 import { parseSettings } from '../settings.js';
 import { ActionProblem, action, readEndpoint, writerContext } from './common.js';
+import { storeWriteRefusal } from '../storage/loader-role.js';
 
 const log = (deps: CharmDeps) => (line: string) => actionLog(deps.runner, line);
 
@@ -43,6 +44,9 @@ export const removeImagesAction = action(async (deps) => {
   const params = await actionGet<{ images?: string; 'dry-run'?: boolean; 'with-shared-tags'?: boolean }>(deps.runner);
   const refs = (params.images ?? '').split(/[\s,]+/).filter(Boolean);
   if (!refs.length) throw new ActionProblem('no images given: images="rocks.canonical.com:443/cdk/pause:3.9 library/nginx:1.25" (original or registry-path references)');
+  const backend = parseSettings(await configGet(deps.runner)).storage.backend;
+  const refusal = backend === 's3' ? storeWriteRefusal('s3', await isLeader(deps.runner), 'remove-images') : null;
+  if (refusal) throw new ActionProblem(refusal);
   const ctx = await writerContext(deps);
   try {
     const rows = await listImages(ctx.client, ctx.catalog);
@@ -75,6 +79,8 @@ export const removeImagesAction = action(async (deps) => {
 export const garbageCollectAction = action(async (deps) => {
   const { runner, paths } = deps;
   const settings = parseSettings(await configGet(runner));
+  const refusal = settings.storage.backend === 's3' ? storeWriteRefusal('s3', await isLeader(runner), 'garbage-collect') : null;
+  if (refusal) throw new ActionProblem(refusal);
   const files = registryFiles(paths);
   const installed = readJsonFile<{ binary: string } | null>(files.installed, null);
   if (!installed) throw new ActionProblem('the registry is not installed yet: wait for the unit to be active');

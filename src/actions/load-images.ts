@@ -2,7 +2,9 @@
 // action-log and a summary in the results.
 import fs from 'node:fs';
 import { reconcile } from '../charm.js';
-import { actionGet, actionLog, actionSet, resourceGet } from '../juju/index.js';
+import { actionGet, actionLog, actionSet, configGet, isLeader, resourceGet } from '../juju/index.js';
+import { parseSettings } from '../settings.js';
+import { storeWriteRefusal } from '../storage/loader-role.js';
 import { loadIntoRegistry } from '../loading.js';
 import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, readCatalog, recordLastLoad, recordResourceLoad, summary } from '../records.js';
 import { ActionProblem, action, checkedWriter } from './common.js';
@@ -17,7 +19,14 @@ interface Params {
 export const loadImagesAction = action(async (deps) => {
   const { runner, paths } = deps;
   // Independent round trips to the agent, so in parallel.
-  const [params, { settings, writerUrl }] = await Promise.all([actionGet<Params>(runner), checkedWriter(deps)]);
+  const [params, config] = await Promise.all([actionGet<Params>(runner), configGet(runner)]);
+  // Chosen: refuse rather than defer. A deferred load would run in some later hook with nobody
+  // watching its log; the operator reruns it on the leader at once. Asked before the writer is
+  // probed: a follower's refusal does not depend on the shared store answering.
+  const parsed = parseSettings(config);
+  const refusal = parsed.storage.backend === 's3' ? storeWriteRefusal('s3', await isLeader(runner), 'load-images') : null;
+  if (refusal) throw new ActionProblem(refusal);
+  const { settings, writerUrl } = await checkedWriter(deps, parsed);
 
   const fromResource = !params.path;
   const source = params.path || (await resourceGet(runner, 'images'));

@@ -16,6 +16,8 @@ export interface InstanceConfigInput {
   htpasswd?: string;
   /** 127.0.0.1:port of this instance's debug server with Prometheus /metrics; absent: none. */
   metricsListen?: string;
+  /** The `storage.s3` driver section when the store is a shared S3 bucket (else the filesystem at dataDir). */
+  s3?: Record<string, unknown>;
 }
 
 // yaml is loaded only when a config is rendered: a converged unit's hooks skip it.
@@ -25,7 +27,8 @@ export async function renderRegistryConfig(input: InstanceConfigInput): Promise<
     version: 0.1,
     log: { level: input.logLevel, formatter: 'text', fields: { service: `offline-registry-${input.role}` } },
     storage: {
-      filesystem: { rootdirectory: input.dataDir },
+      // Air-gapped clients reach the registry, never the bucket: no redirects to presigned S3 URLs.
+      ...(input.s3 ? { s3: input.s3, redirect: { disable: true } } : { filesystem: { rootdirectory: input.dataDir } }),
       delete: { enabled: true },
       maintenance: {
         // Only the writer may purge stale uploads; the public instance must never modify storage.

@@ -61,6 +61,8 @@ export interface ConvergeInput {
   log?: (message: string) => Promise<void>;
   /** Serve each instance's Prometheus metrics on loopback (a cos-agent relation exists). */
   metrics?: Record<InstanceRole, number>;
+  /** The `storage.s3` driver section (with credentials) when storage-backend is s3. */
+  s3?: Record<string, unknown>;
 }
 
 const formatHost = (host: string) => (host.includes(':') && !host.startsWith('[') ? `[${host}]` : host);
@@ -141,7 +143,7 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
   const rendered = readJsonFile<Record<string, { inputs: string; file: string }>>(files.rendered, {});
   for (const role of ROLES) {
     const publicOnly = role === 'public' ? { tls: security.tls ? { certificate: security.tls.cert, key: security.tls.key } : undefined, htpasswd: security.htpasswd } : {};
-    const inputs = { role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel, ...publicOnly, ...(input.metrics ? { metricsListen: listenAddress('127.0.0.1', input.metrics[role]) } : {}) };
+    const inputs = { role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel, ...(input.s3 ? { s3: input.s3 } : {}), ...publicOnly, ...(input.metrics ? { metricsListen: listenAddress('127.0.0.1', input.metrics[role]) } : {}) };
     const inputsHash = sha256(JSON.stringify(inputs));
     // A converged unit skips rendering (and loading yaml) when neither the inputs nor the file changed.
     if (rendered[role]?.inputs !== inputsHash || rendered[role]?.file !== fileHash(files.config(role))) {

@@ -20,6 +20,7 @@ test('defaults parse into settings', () => {
     auth: false,
     authUser: 'offline-registry',
     authPassword: '',
+    storage: { backend: 'filesystem' },
   });
 });
 
