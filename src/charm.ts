@@ -44,6 +44,8 @@ import {
 } from './registry/index.js';
 import { PEER, SecurityBlocked, type SecurityState, SecurityWaiting, convergeSecurity } from './security.js';
 import { type Settings, SettingsError, parseSettings } from './settings.js';
+import { convergePeers, shouldSync, syncStatus, unitLoadsImages } from './sync/index.js';
+import { shareHttpSecret } from './sync/http-secret.js';
 
 export { ENDPOINT, PEER };
 
@@ -132,10 +134,11 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   }
 
   const account = registryAccount();
+  const leader = once(() => isLeader(runner));
   let security: SecurityState;
   try {
     security = await convergeSecurity(
-      { settings, paths, runner, isLeader: once(() => isLeader(runner)), ingressAddresses: addresses instanceof Error ? [] : addresses, owner: account, thorough: THOROUGH_HOOKS.has(ctx.name) },
+      { settings, paths, runner, isLeader: leader, ingressAddresses: addresses instanceof Error ? [] : addresses, owner: account, thorough: THOROUGH_HOOKS.has(ctx.name) },
       ctx.appName,
     );
   } catch (err) {
@@ -143,6 +146,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     if (err instanceof SecurityWaiting) return setStatus({ name: 'waiting', message: err.message });
     throw err;
   }
+
+  // Every unit runs with the app's http.secret (rarely changes: checked in thorough hooks only).
+  if (THOROUGH_HOOKS.has(ctx.name)) await shareHttpSecret({ runner, paths, isLeader: leader, appName: ctx.appName });
 
   let registry: RegistryState;
   try {
@@ -175,9 +181,27 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const { netloc } = registry;
   writeJsonFile(path.join(paths.stateDir, 'endpoint.json'), { url: registry.publicUrl, netloc, tls: settings.tls }, 0o644);
 
-  if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name))) {
+  if (settings.autoLoad && (opts.autoLoad ?? AUTO_LOAD_HOOKS.has(ctx.name)) && unitLoadsImages(settings, await leader())) {
     await autoLoadResource(deps, registry.writerUrl, settings.layerCompression);
   }
+
+  // Several units: agree on the wanted catalog through the peer relation and copy what is missing.
+  // update-status stays cheap: it only retries a sync that did not finish.
+  const sync = shouldSync(paths, settings, ctx.name)
+    ? await convergePeers({
+        runner,
+        paths,
+        settings,
+        unitName: ctx.unitName,
+        appName: ctx.appName,
+        isLeader: leader,
+        writerUrl: registry.writerUrl,
+        peerNetloc: `${peerHost(settings, addresses)}:${settings.port}`,
+        access: { caPem: security.tls?.caPem, auth: security.auth ? { user: security.auth.user, password: security.auth.password } : undefined },
+        setStatus,
+        log,
+      })
+    : null;
 
   const catalog = readCatalog(paths);
   await publishRegistryRelations(
@@ -190,7 +214,8 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   // last tool call (the status) went through, so a retried hook opens the port again.
   // After stop (or a reboot) the start hook finds the instances down by design: not news.
   const notes = ctx.name === 'start' ? [] : registry.notes;
-  const status = await setStatus(servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes));
+  const syncing = syncStatus(sync);
+  const status = syncing ? await setStatus(syncing) : await setStatus(servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes));
   writeJsonFile(publishedFile, published, 0o644);
   return status;
 }
@@ -248,6 +273,14 @@ async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompres
   await jujuLog(runner, failures.length ? 'WARNING' : 'INFO', `images resource ${name}: ${counts.loaded} pushed, ${counts.present} already present, ${counts.skipped} skipped, ${counts.failed} failed, ${formatBytes(report.bytesPushed)} in ${report.seconds.toFixed(1)} s`);
   for (const failure of failures) await jujuLog(runner, 'WARNING', `images resource ${name}: ${failure}`);
   recordResourceLoad(paths, resource!, fingerprint, report);
+}
+
+/** Where peers reach this unit's public registry: its own address, never a name shared by all units (http-host). */
+function peerHost(settings: Settings, addresses: string[] | Error): string {
+  const own = addresses instanceof Error ? [] : addresses;
+  const bind = settings.bindAddress && !['0.0.0.0', '::'].includes(settings.bindAddress) ? settings.bindAddress : '';
+  const host = bind || own[0] || settings.httpHost;
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 /** A function that calls `fn` the first time only, and returns that answer ever after. */

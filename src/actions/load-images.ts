@@ -4,6 +4,7 @@ import { reconcile } from '../charm.js';
 import { actionGet, actionLog, actionSet, resourceGet } from '../juju/index.js';
 import { loadIntoRegistry } from '../loading.js';
 import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, recordResourceLoad, summary } from '../records.js';
+import { recordExplicitLoads } from '../sync/index.js';
 import { ActionProblem, action, checkedWriter } from './common.js';
 
 interface Params {
@@ -65,6 +66,8 @@ export const loadImagesAction = action(async (deps) => {
 
   if (!dryRun) {
     if (fromResource) recordResourceLoad(paths, source, fileFingerprint(source)!, report);
+    // The operator asked for these here: the other units get them even if they were removed before.
+    recordExplicitLoads(paths, report.images.filter((i) => i.status === 'pushed' || i.status === 'present'));
     // New images and upstream hosts change the status and what the relation publishes.
     await reconcile(deps, { autoLoad: false });
   }
