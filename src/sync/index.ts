@@ -21,7 +21,7 @@ import {
   parseWanted,
   proposalsOf,
   syncPlan,
-  syncedPart,
+  syncedAfter,
 } from './plan.js';
 
 export const PEER_ENDPOINT = 'registry-peers';
@@ -178,9 +178,9 @@ export async function convergePeers(input: SyncInput): Promise<SyncOutcome | nul
     }
     await refreshUsage(paths);
   }
-  outcome.held = Object.keys(syncedPart(local, wanted)).length;
-
-  record.synced = syncedPart(local, wanted);
+  record.synced = syncedAfter(local, record.synced, wanted);
+  // Removals here that the leader has not merged yet count as held: nothing to copy for them.
+  outcome.held = Object.keys(record.synced).length;
   record.pending = outcome.held < outcome.wanted;
   // An explicit load the leader merged is an ordinary image from now on.
   for (const [ref, digest] of Object.entries(record.explicit)) if (wanted.images[ref]?.digest === digest) delete record.explicit[ref];

@@ -68,7 +68,8 @@ export interface SyncPlan {
 
 export function syncPlan(local: Catalog, synced: Catalog, wanted: WantedCatalog, explicit: Record<string, string> = {}): SyncPlan {
   const copy = Object.entries(wanted.images)
-    .filter(([ref, entry]) => local[ref]?.digest !== entry.digest)
+    // Held before and gone now: removed here, waiting for the leader to drop it; not copied back.
+    .filter(([ref, entry]) => local[ref]?.digest !== entry.digest && synced[ref]?.digest !== entry.digest)
     .map(([ref, entry]) => ({ ref, entry }))
     .sort((a, b) => (a.ref < b.ref ? -1 : 1));
   const remove: SyncPlan['remove'] = [];
@@ -85,6 +86,15 @@ export function syncPlan(local: Catalog, synced: Catalog, wanted: WantedCatalog,
 /** The part of the wanted catalog this unit holds. */
 export function syncedPart(local: Catalog, wanted: WantedCatalog): Catalog {
   return Object.fromEntries(Object.entries(wanted.images).filter(([ref, e]) => local[ref]?.digest === e.digest).map(([ref, e]) => [ref, entryOf(e)]));
+}
+
+/** What to remember as synced: what is held, plus removals here the leader has not merged yet. */
+export function syncedAfter(local: Catalog, synced: Catalog, wanted: WantedCatalog): Catalog {
+  const out = syncedPart(local, wanted);
+  for (const [ref, e] of Object.entries(synced)) {
+    if (!local[ref] && wanted.images[ref]?.digest === e.digest) out[ref] = entryOf(e);
+  }
+  return out;
 }
 
 /** offline-registry/2 before offline-registry/10. */
