@@ -232,6 +232,8 @@ async function copyFromPeers(
   let held = total - copies.length;
   let lastStatusAt = 0;
   const holders = new Map<string, string>();
+  const started = Date.now();
+  const stats = { blobsCopied: 0, blobsPresent: 0, bytesCopied: 0 };
   const counts: Record<string, number> = {};
   try {
     for (const { ref, entry } of copies) {
@@ -243,7 +245,7 @@ async function copyFromPeers(
           await input.setStatus({ name: 'waiting', message: `syncing ${held}/${total} images from ${source.unit}` });
         }
         try {
-          await copyImage(source.client, writer, ref, entry.digest, holders);
+          await copyImage(source.client, writer, ref, entry.digest, holders, stats);
         } catch (err) {
           if (err instanceof NotOnPeer) continue;
           const code = (err as { code?: string }).code;
@@ -266,7 +268,10 @@ async function copyFromPeers(
     for (const s of sources) s.client.close();
   }
   outcome.from = Object.entries(counts).sort((a, b) => b[1] - a[1])[0]?.[0] ?? sources.find((s) => !s.down)?.unit;
-  if (outcome.copied) await input.log(`sync: copied ${outcome.copied} images from ${Object.keys(counts).sort(byUnitNumber).join(', ')}`);
+  if (outcome.copied) {
+    const seconds = (Date.now() - started) / 1000;
+    await input.log(`sync: copied ${outcome.copied} images (${stats.blobsCopied} blobs, ${stats.bytesCopied} bytes) from ${Object.keys(counts).sort(byUnitNumber).join(', ')} in ${seconds.toFixed(2)} s`);
+  }
 }
 
 /** The status of a unit that does not yet hold every wanted image, or null. */
