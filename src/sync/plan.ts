@@ -36,7 +36,8 @@ export function proposalsOf(local: Catalog, synced: Catalog, wanted: WantedCatal
     added[ref] = entryOf(entry);
   }
   for (const [ref, entry] of Object.entries(synced)) {
-    if (local[ref]?.digest !== entry.digest && wanted.images[ref]?.digest === entry.digest) removed[ref] = entry.digest;
+    // Gone from here (a tag now at another digest is an addition, above).
+    if (!local[ref] && wanted.images[ref]?.digest === entry.digest) removed[ref] = entry.digest;
   }
   return { added, removed };
 }
