@@ -4,7 +4,7 @@
 // relation, and the peer relation-changed hooks run until nothing is left. Measured side by side:
 // the time of those hooks on unit 1 (the sync itself) against the copy limit of the same blobs
 // (`cat <blobs> | sha256sum` plus `cp -r` of unit 0's registry storage).
-// BENCH_SYNC_MB sets the data size (default 1000).
+// BENCH_SYNC_MB sets the data size (default 1000); BENCH_SYNC_HOOKS=1 also prints every hook's time and unit 1's log and statuses.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -51,6 +51,13 @@ export async function benchSync(): Promise<void> {
       config: { port: p, 'writer-port': await freePort(), 'bind-address': '127.0.0.1' },
     });
     const model = new Model({ app: APP, peerEndpoint: 'registry-peers' });
+    const hookTimes: string[] = [];
+    const run = model.run.bind(model);
+    model.run = async (u, event, opts) => {
+      const out = await run(u, event, opts);
+      hookTimes.push(`${u} ${typeof event === 'string' ? event : event.action}${opts?.remoteUnit ? ` (${opts.remoteUnit})` : ''}: ${(out.durationMs / 1000).toFixed(2)} s`);
+      return out;
+    };
     const u0 = `${APP}/0`;
     const u1 = `${APP}/1`;
     model.add(u0, await unit(), await state(port0, true, { images: archive }));
@@ -87,6 +94,12 @@ export async function benchSync(): Promise<void> {
     console.log(`  unit 1 from install to settled (registry start included; ${hooks} relation-changed): ${syncSeconds.toFixed(2)} s, ${(bytes / 1e6 / syncSeconds).toFixed(0)} MB/s; ${syncing} syncing status updates`);
     console.log(`  of which the copy itself (the charm's log): ${copySeconds.toFixed(2)} s, ${(bytes / 1e6 / copySeconds).toFixed(0)} MB/s`);
     console.log(`  copy limit (cat | sha256sum ${hash.toFixed(2)} s + cp -r ${copy.toFixed(2)} s): ${limit.toFixed(2)} s -> the copy at ${((limit / copySeconds) * 100).toFixed(0)}% of the limit, the whole convergence at ${((limit / syncSeconds) * 100).toFixed(0)}%`);
+    if (process.env.BENCH_SYNC_HOOKS) {
+      for (const line of hookTimes) console.log(`    ${line}`);
+      const u1State = model.state(u1) as { logs: Array<{ message: string }>; statusHistory: Array<{ status: string; message: string }> };
+      for (const l of u1State.logs) console.log(`    log: ${l.message.slice(0, 200)}`);
+      for (const st of u1State.statusHistory) console.log(`    status: ${st.status}: ${st.message.slice(0, 160)}`);
+    }
     console.log(`  unit 1 status: ${status.unitStatus.status}: ${status.unitStatus.message}`);
   } finally {
     await cleanupUnits();

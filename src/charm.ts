@@ -68,7 +68,7 @@ const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
 const DISK_WARNING = 0.9;
 // Hooks that re-check what rarely changes (the FQDN, the CA secret): update-status stays cheap.
 // (A new CA from the leader reaches the other units as a peer relation-changed.)
-const THOROUGH_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed', 'start', 'leader-elected', 'secret-changed', `${PEER}-relation-changed`]);
+const THOROUGH_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed', 'start', 'leader-elected', 'secret-changed', `${PEER}-relation-created`, `${PEER}-relation-changed`]);
 
 export function isReconcilingHook(name: string): boolean {
   return RECONCILING_HOOKS.has(name) || RELATION_HOOK.test(name);
