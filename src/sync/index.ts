@@ -163,7 +163,10 @@ export async function convergePeers(input: SyncInput): Promise<SyncOutcome | nul
         }
         // The registry deletes by digest: every tag of that repository on it goes too.
         for (const [other, entry] of Object.entries(local)) {
-          if (other.slice(0, other.lastIndexOf(':')) === repo && entry.digest === digest) delete local[other];
+          if (other.slice(0, other.lastIndexOf(':')) !== repo || entry.digest !== digest) continue;
+          delete local[other];
+          // A still-wanted sibling was not removed by an operator here: copy it back, do not propose its removal.
+          if (other !== ref) delete record.synced[other];
         }
         outcome.removed++;
         await input.log(`sync: removed ${ref} (${digest}): the leader's catalog no longer has it`);
