@@ -48,6 +48,8 @@ import { type Settings, SettingsError, metricsPortConflict, metricsPorts, parseS
 import { COS_AGENT, convergeObservability, cosAgentRelationIds, removeExporter, stopExporter } from './cos/index.js';
 import { StorageSettingsError, readS3Credentials, s3DriverConfig } from './storage/index.js';
 import { loaderRole } from './storage/loader-role.js';
+import { convergePeers, shouldSync, syncStatus } from './sync/index.js';
+import { shareHttpSecret } from './sync/http-secret.js';
 
 export { ENDPOINT, PEER };
 
@@ -70,7 +72,7 @@ const AUTO_LOAD_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed']);
 const DISK_WARNING = 0.9;
 // Hooks that re-check what rarely changes (the FQDN, the CA secret): update-status stays cheap.
 // (A new CA from the leader reaches the other units as a peer relation-changed.)
-const THOROUGH_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed', 'start', 'leader-elected', 'secret-changed', `${PEER}-relation-changed`]);
+const THOROUGH_HOOKS = new Set(['install', 'upgrade-charm', 'config-changed', 'start', 'leader-elected', 'secret-changed', `${PEER}-relation-created`, `${PEER}-relation-changed`]);
 
 export function isReconcilingHook(name: string): boolean {
   return RECONCILING_HOOKS.has(name) || RELATION_HOOK.test(name);
@@ -172,6 +174,10 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const observed = (await cosRelations).length > 0;
   const portConflict = observed ? metricsPortConflict(settings) : null;
   if (portConflict) return setStatus({ name: 'blocked', message: portConflict });
+
+  // Every unit runs with the app's http.secret (rarely changes: checked in thorough hooks only).
+  if (THOROUGH_HOOKS.has(ctx.name)) await shareHttpSecret({ runner, paths, isLeader: leader, appName: ctx.appName });
+
   let registry: RegistryState;
   try {
     registry = await convergeRegistry({
@@ -224,6 +230,24 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     })),
   );
 
+  // Several units: agree on the wanted catalog through the peer relation and copy what is missing.
+  // update-status stays cheap: it only retries a sync that did not finish.
+  const sync = shouldSync(paths, settings, ctx.name)
+    ? await convergePeers({
+        runner,
+        paths,
+        settings,
+        unitName: ctx.unitName,
+        appName: ctx.appName,
+        isLeader: leader,
+        writerUrl: registry.writerUrl,
+        peerNetloc: `${peerHost(settings, addresses)}:${settings.port}`,
+        access: { caPem: security.tls?.caPem, auth: security.auth ? { user: security.auth.user, password: security.auth.password } : undefined },
+        setStatus,
+        log,
+      })
+    : null;
+
   const catalog = readCatalog(paths);
   await publishRegistryRelations(
     runner,
@@ -235,7 +259,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   // last tool call (the status) went through, so a retried hook opens the port again.
   // After stop (or a reboot) the start hook finds the instances down by design: not news.
   const notes = [...(ctx.name === 'start' ? [] : registry.notes), ...(certificates?.note ? [certificates.note] : []), ...(role.reason ? [role.reason] : [])];
-  let serving = servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes);
+  let serving = syncStatus(sync) ?? servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes);
   if (certificates?.problem && serving.name === 'active') serving = { name: 'blocked', message: certificates.problem };
   const status = await setStatus(serving);
   writeJsonFile(publishedFile, published, 0o644);
@@ -295,6 +319,14 @@ async function autoLoadResource(deps: CharmDeps, writerUrl: string, layerCompres
   await jujuLog(runner, failures.length ? 'WARNING' : 'INFO', `images resource ${name}: ${counts.loaded} pushed, ${counts.present} already present, ${counts.skipped} skipped, ${counts.failed} failed, ${formatBytes(report.bytesPushed)} in ${report.seconds.toFixed(1)} s`);
   for (const failure of failures) await jujuLog(runner, 'WARNING', `images resource ${name}: ${failure}`);
   recordResourceLoad(paths, resource!, fingerprint, report);
+}
+
+/** Where peers reach this unit's public registry: its own address, never a name shared by all units (http-host). */
+function peerHost(settings: Settings, addresses: string[] | Error): string {
+  const own = addresses instanceof Error ? [] : addresses;
+  const bind = settings.bindAddress && !['0.0.0.0', '::'].includes(settings.bindAddress) ? settings.bindAddress : '';
+  const host = bind || own[0] || settings.httpHost;
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 /** A function that calls `fn` the first time only, and returns that answer ever after. */

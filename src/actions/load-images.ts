@@ -7,6 +7,7 @@ import { parseSettings } from '../settings.js';
 import { storeWriteRefusal } from '../storage/loader-role.js';
 import { loadIntoRegistry } from '../loading.js';
 import { fileFingerprint, formatBytes, loadFailures, noSpaceProblem, readCatalog, recordLastLoad, recordResourceLoad, summary } from '../records.js';
+import { recordExplicitLoads } from '../sync/index.js';
 import { ActionProblem, action, checkedWriter } from './common.js';
 import { batchedLog } from './progress-log.js';
 
@@ -80,6 +81,8 @@ export const loadImagesAction = action(async (deps) => {
   if (!dryRun) {
     if (fromResource) recordResourceLoad(paths, source, fileFingerprint(source)!, report);
     else recordLastLoad(paths, source, report);
+    // The operator asked for these here: the other units get them even if they were removed before.
+    recordExplicitLoads(paths, report.images.filter((i) => i.status === 'pushed' || i.status === 'present'));
     // New images and upstream hosts change the status and what the relation publishes; a load
     // that left the catalog as it was (a reload) changes neither, and spares the round trips.
     if (fromResource || JSON.stringify(readCatalog(paths)) !== catalogBefore) await reconcile(deps, { autoLoad: false });

@@ -120,7 +120,7 @@ test('operator-supplied cert/key/ca are served; a mismatched key blocks naming t
   const out = await runAll(sim, DEPLOY, state);
   expect(out.unitStatus.status).toBe('active');
   expect((await httpsRequest(`https://127.0.0.1:${port}/v2/`, { ca: material.caPem, servername: 'registry.corp' })).status).toBe(200);
-  expect(out.secrets).toEqual([]); // no CA made when the operator brings one
+  expect(out.secrets.map((s) => s.label)).toEqual(['offline-registry-http-secret']); // no CA made when the operator brings one
 
   const other = makeOperatorMaterial(path.join(tmp, 'other'), 'other.corp');
   const bad = await sim.run('config-changed', { ...out, config: { ...out.config, 'tls-key': other.key } });
@@ -254,7 +254,7 @@ test('in Juju\'s deploy order (install before the peer relation exists) the lead
   const base = await tlsState();
   const installed = await sim.run('install', { ...base, relations: [] });
   expect(installed.exitCode).toBe(0);
-  expect(installed.secrets.map((s) => s.label)).toEqual(['offline-registry-ca']);
+  expect(installed.secrets.map((s) => s.label)).toEqual(['offline-registry-ca', 'offline-registry-http-secret']);
   let out = await sim.run('registry-peers-relation-created', { ...installed, relations: [{ ...PEERS }] }, { relation: 1 });
   out = await runAll(sim, ['leader-elected', 'config-changed', 'start'], out);
   const shared = out.relations[0].localAppData;

@@ -28,8 +28,8 @@ export interface StartContainerdOptions {
   configToml?: string;
   /** Extra environment for containerd (and for ctrPull's ctr), e.g. SSL_CERT_FILE=<CA bundle>. */
   env?: Record<string, string>;
-  /** name -> IP seen by containerd (and ctrPull's ctr) only, through a private /etc/hosts bind mount. */
-  hosts?: Record<string, string>;
+  /** name -> IP (or IPs, in order) seen by containerd (and ctrPull's ctr) only, through a private /etc/hosts bind mount. */
+  hosts?: Record<string, string | string[]>;
   /** Startup bound in ms (socket + `ctr version`). */
   startTimeoutMs?: number;
   /**
@@ -101,10 +101,10 @@ export function containerdConfig(tmp: string, extraToml = ''): string {
 }
 
 /** /etc/hosts content: the machine's own lines (so localhost still resolves) plus `hosts`. */
-export function hostsFileContent(base: string, hosts: Record<string, string>): string {
-  const lines = Object.entries(hosts).map(([name, ip]) => {
+export function hostsFileContent(base: string, hosts: Record<string, string | string[]>): string {
+  const lines = Object.entries(hosts).flatMap(([name, ips]) => {
     if (!/^[A-Za-z0-9.-]+$/.test(name)) throw new Error(`invalid host name ${JSON.stringify(name)} for the test /etc/hosts`);
-    return `${ip} ${name}`;
+    return (Array.isArray(ips) ? ips : [ips]).map((ip) => `${ip} ${name}`);
   });
   return `${base.replace(/\n*$/, '\n')}${lines.join('\n')}\n`;
 }

@@ -58,6 +58,37 @@ export class Transport {
     }
   }
 
+  /**
+   * GET whose 200 body is handed over as a stream (a blob), following redirects; any other answer
+   * is read whole (an error body) and returned as a RawResponse for the caller to judge.
+   */
+  async openStream(url: URL): Promise<{ stream: http.IncomingMessage } | { response: RawResponse }> {
+    let current = url;
+    for (let hops = 0; hops <= 5; hops++) {
+      const secure = current.protocol === 'https:';
+      const headers: Record<string, string> = { 'user-agent': 'offline-registry' };
+      if (this.authorization && current.origin === this.opts.base.origin) headers.authorization = this.authorization;
+      const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = (secure ? https : http).request(current, { method: 'GET', headers, agent: secure ? this.httpsAgent : this.httpAgent });
+        req.setTimeout(this.opts.timeoutMs, () => req.destroy(Object.assign(new Error(`no answer from ${current.origin} for ${this.opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+        req.on('error', reject);
+        req.on('response', resolve);
+        req.end();
+      });
+      const location = res.headers.location;
+      if ([301, 302, 303, 307, 308].includes(res.statusCode ?? 0) && location) {
+        res.resume();
+        current = new URL(location, current);
+        continue;
+      }
+      if (res.statusCode === 200) return { stream: res };
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) if (Buffer.concat(chunks).length < 65536) chunks.push(chunk as Buffer);
+      return { response: { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) } };
+    }
+    throw new RegistryError(`GET ${url.pathname}: more than 5 redirects`);
+  }
+
   private exchange(method: string, url: URL, options: RequestOptions): Promise<RawResponse> {
     const secure = url.protocol === 'https:';
     const headers: Record<string, string> = { 'user-agent': 'offline-registry', ...options.headers };

@@ -58,6 +58,8 @@ export interface RegistryClient {
   /** Monolithic upload streamed from `open()`, verified against digest and size before the last chunk leaves. */
   uploadBlob(repo: string, digest: string, size: number, open: () => NodeJS.ReadableStream | Promise<NodeJS.ReadableStream>): Promise<void>;
   getManifest(repo: string, reference: string, accept?: string[]): Promise<{ bytes: Buffer; mediaType: string; digest: string } | null>;
+  /** GET a blob as a stream (not verified here: the consumer checks its digest, e.g. uploadBlob); null when absent. */
+  openBlob(repo: string, digest: string): Promise<NodeJS.ReadableStream | null>;
   /** HEAD a manifest: its digest, or null when absent. */
   hasManifest(repo: string, reference: string): Promise<string | null>;
   /** PUT the exact bytes; returns the digest. */
@@ -220,6 +222,20 @@ class HttpRegistryClient implements RegistryClient {
       throw new RegistryError(`${what}: the registry reports digest ${reported} but the bytes hash to ${computed}`, { status: 200, code: 'DIGEST_INVALID' });
     }
     return { bytes, mediaType, digest: computed };
+  }
+
+  async openBlob(repo: string, digest: string): Promise<NodeJS.ReadableStream | null> {
+    checkRepo(repo);
+    checkSha256Digest(digest);
+    const what = `GET blob ${repo}@${digest}`;
+    const answer = await withRetries(what, this.retry, async () => {
+      const r = await this.transport.openStream(apiUrl(this.base, `${repo}/blobs/${digest}`));
+      if ('response' in r && r.response.status >= 500) throw httpError(what, r.response.status, r.response.body);
+      return r;
+    });
+    if ('stream' in answer) return answer.stream;
+    if (answer.response.status === 404) return null;
+    throw httpError(what, answer.response.status, answer.response.body);
   }
 
   async hasManifest(repo: string, reference: string): Promise<string | null> {
