@@ -4,25 +4,14 @@
 import { X509Certificate, createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { type OpensslRun, OpensslError, defaultOpensslRun, normalizeIp } from '../tls/index.js';
+import { type OpensslRun, defaultOpensslRun, normalizeIp, spki, verifyServerChain, withPrivateDir } from '../tls/index.js';
 import { certificateBlocks } from './protocol.js';
 
 export interface CsrNames {
   commonName: string;
   dnsNames: string[];
   ipAddresses: string[];
-}
-
-async function inPrivateDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'offline-registry-csr-'));
-  try {
-    await fs.promises.chmod(dir, 0o700);
-    return await fn(dir);
-  } finally {
-    await fs.promises.rm(dir, { recursive: true, force: true });
-  }
 }
 
 /** RSA 2048, as the library's requirers make: every provider (Vault's PKI roles too) signs it. */
@@ -41,7 +30,7 @@ export async function createCsr(keyPem: string, names: CsrNames, run: OpensslRun
   for (const n of names.dnsNames) if (!SAFE.test(n) || n.includes(' ')) throw new Error(`${JSON.stringify(n)} is not a DNS name for a CSR`);
   for (const ip of names.ipAddresses) if (!net.isIP(ip)) throw new Error(`${JSON.stringify(ip)} is not an IP address for a CSR`);
   const alt = [...names.dnsNames.map((n, i) => `DNS.${i + 1} = ${n}`), ...names.ipAddresses.map((ip, i) => `IP.${i + 1} = ${normalizeIp(ip)}`)];
-  return inPrivateDir(async (dir) => {
+  return withPrivateDir(async (dir) => {
     const keyFile = path.join(dir, 'key.pem');
     await fs.promises.writeFile(keyFile, keyPem, { mode: 0o600 });
     const config = path.join(dir, 'csr.cnf');
@@ -64,7 +53,6 @@ export async function createCsr(keyPem: string, names: CsrNames, run: OpensslRun
   });
 }
 
-const spki = (key: ReturnType<typeof createPublicKey>) => key.export({ type: 'spki', format: 'der' }) as Buffer;
 
 /**
  * Why the provider's certificate must not be served (null: it may): it must parse, carry this
@@ -89,26 +77,6 @@ export async function certificateProblem(
   if (new Date(leaf.validFrom) > now) return `the certificate is not valid before ${new Date(leaf.validFrom).toISOString()}`;
   const cas = certificateBlocks(opts.ca);
   if (!cas.length) return 'the provider sent no CA certificate';
-  return inPrivateDir(async (dir) => {
-    const caFile = path.join(dir, 'ca.pem');
-    const leafFile = path.join(dir, 'leaf.pem');
-    await fs.promises.writeFile(caFile, cas.join(''));
-    await fs.promises.writeFile(leafFile, opts.leaf);
-    const args = ['verify', '-partial_chain', '-purpose', 'sslserver', '-CAfile', caFile];
-    const intermediates = certificateBlocks(opts.chain);
-    if (intermediates.length) {
-      const chainFile = path.join(dir, 'chain.pem');
-      await fs.promises.writeFile(chainFile, intermediates.join(''));
-      args.push('-untrusted', chainFile);
-    }
-    args.push('-attime', String(Math.floor(now.getTime() / 1000)), leafFile);
-    try {
-      await run(args);
-      return null;
-    } catch (err) {
-      if (!(err instanceof OpensslError)) throw err;
-      const line = err.output.split('\n').find((l) => /error \d+ at/.test(l)) ?? err.output.split('\n')[0] ?? '';
-      return `the certificate does not verify against the provider's CA (${line.replace(/^.*?error \d+ at \d+ depth lookup: /, '').trim()})`;
-    }
-  });
+  const reason = await verifyServerChain(cas, opts.leaf, certificateBlocks(opts.chain), now, run);
+  return reason === null ? null : `the certificate does not verify against the provider's CA (${reason})`;
 }

@@ -70,7 +70,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const SAFE_CONFIG_VALUE = /^[A-Za-z0-9 ._:@/*-]{1,64}$/;
 const DNS_NAME = /^(\*\.)?([a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?)*$/;
 
-async function withPrivateDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+export async function withPrivateDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'offline-registry-tls-'));
   try {
     await fs.promises.chmod(dir, 0o700);
@@ -254,7 +254,7 @@ function parseCerts(text: string, option: 'tls-cert' | 'tls-ca'): X509Certificat
   }
 }
 
-function spki(key: KeyObject): Buffer {
+export function spki(key: KeyObject): Buffer {
   return key.export({ type: 'spki', format: 'der' }) as Buffer;
 }
 
@@ -303,16 +303,26 @@ export async function validateUserMaterial(
   if (opts.ca === undefined || opts.ca.trim() === '') return null;
   const cas = parseCerts(opts.ca, 'tls-ca');
   if (!Array.isArray(cas)) return cas;
+  const reason = await verifyServerChain(cas.map((c) => c.toString()), leaf.toString(), certs.slice(1).map((c) => c.toString()), now, run);
+  if (reason === null) return null;
+  return { option: 'tls-ca', message: `tls-cert does not verify against tls-ca (${reason}); give the CA that signed the certificate` };
+}
+
+/**
+ * Why `leafPem` does not verify as a TLS server certificate at `now` against `caPems` (with
+ * `intermediatePems` as untrusted intermediates), as openssl says it; null when it does.
+ */
+export async function verifyServerChain(caPems: string[], leafPem: string, intermediatePems: string[], now: Date, run: OpensslRun = defaultOpensslRun): Promise<string | null> {
   return withPrivateDir(async (dir) => {
     const caFile = path.join(dir, 'ca.pem');
     const leafFile = path.join(dir, 'leaf.pem');
-    await fs.promises.writeFile(caFile, cas.map((c) => c.toString()).join(''));
-    await fs.promises.writeFile(leafFile, leaf.toString());
+    await fs.promises.writeFile(caFile, caPems.join(''));
+    await fs.promises.writeFile(leafFile, leafPem);
     // -partial_chain: like Go's crypto/x509, a trusted intermediate is enough of an anchor.
     const args = ['verify', '-partial_chain', '-purpose', 'sslserver', '-CAfile', caFile];
-    if (certs.length > 1) {
+    if (intermediatePems.length) {
       const chainFile = path.join(dir, 'chain.pem');
-      await fs.promises.writeFile(chainFile, certs.slice(1).map((c) => c.toString()).join(''));
+      await fs.promises.writeFile(chainFile, intermediatePems.join(''));
       args.push('-untrusted', chainFile);
     }
     args.push('-attime', String(Math.floor(now.getTime() / 1000)), leafFile);
@@ -321,11 +331,8 @@ export async function validateUserMaterial(
       return null;
     } catch (err) {
       if (!(err instanceof OpensslError)) throw err;
-      const reason = err.output.split('\n').find((l) => /error \d+ at/.test(l)) ?? err.output.split('\n')[0] ?? '';
-      return {
-        option: 'tls-ca' as const,
-        message: `tls-cert does not verify against tls-ca (${reason.replace(/^.*?error \d+ at \d+ depth lookup: /, '').trim()}); give the CA that signed the certificate`,
-      };
+      const line = err.output.split('\n').find((l) => /error \d+ at/.test(l)) ?? err.output.split('\n')[0] ?? '';
+      return line.replace(/^.*?error \d+ at \d+ depth lookup: /, '').trim();
     }
   });
 }
