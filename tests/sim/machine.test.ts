@@ -113,8 +113,12 @@ describe('fake systemctl', () => {
     const dir = path.join(sim.rootDir, UNIT_DIR);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'v.service'), '[Service]\nExecStart=/bin/sh -c "echo one; exec sleep 30"\n');
-    charm.setHook('systemctl start v && systemctl stop v');
+    // Stopped only once it has printed: a stop right after start may kill it before its echo.
+    charm.setHook('systemctl start v');
     await sim.run('install');
+    await waitForLog(sim, 'v', 'one\n');
+    charm.setHook('systemctl stop v');
+    await sim.run('stop');
     fs.writeFileSync(path.join(dir, 'v.service'), '[Service]\nExecStart=/bin/sh -c "echo two; exec sleep 30"\n');
     charm.setHook('systemctl restart v');
     const out = await sim.run('config-changed');
