@@ -199,10 +199,11 @@ describe('auditCluster against a local API server', () => {
   test('API server down: a closed port fails fast, naming the server URL', async () => {
     const port = await freePort();
     const started = Date.now();
-    const err = await fetchWorkloads(kubeconfig(`http://127.0.0.1:${port}`), 5000).catch((e: Error) => e);
+    // A deadline far beyond any busy machine's slowness: failing fast means not waiting for it.
+    const err = await fetchWorkloads(kubeconfig(`http://127.0.0.1:${port}`), 60_000).catch((e: Error) => e);
     expect((err as Error).message).toMatch(new RegExp(`^cannot reach the Kubernetes API server at http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\) listing \\w+; check the kubeconfig's server address`));
     expect((err as Error).message).not.toContain(TOKEN);
-    expect(Date.now() - started).toBeLessThan(3000);
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   test('an API server that accepts and never answers is given up on at the deadline', async () => {
@@ -216,7 +217,8 @@ describe('auditCluster against a local API server', () => {
       const ms = Date.now() - started;
       expect((err as Error).message).toBe(`the Kubernetes API server at http://127.0.0.1:${port} did not answer within 0.8 s; check that the cluster is up and reachable from this unit`);
       expect(ms).toBeGreaterThanOrEqual(750);
-      expect(ms).toBeLessThan(3000);
+      // Given up on, not hung until the server closes (which happens only after this).
+      expect(sockets.size).toBeGreaterThan(0);
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => silent.close(() => r()));
