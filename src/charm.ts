@@ -165,8 +165,8 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   }
   // A certificate from the certificates relation replaces the generated one (not operator material).
   let certificates: CertificatesOutcome | undefined;
-  if (security.tls && security.names) {
-    certificates = await convergeCertificates({ ctx, runner, paths, owner: account, names: security.names, generated: security.tls });
+  if (security.tls && security.csrNames) {
+    certificates = await convergeCertificates({ ctx, runner, paths, owner: account, names: security.csrNames, generated: security.tls });
     security = { ...security, tls: certificates.tls, changed: security.changed || certificates.changed };
   }
 

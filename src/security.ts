@@ -21,7 +21,7 @@ import { readJsonFile, writeFileIfChanged, writeJsonFile } from './localstate.js
 import type { Account } from './registry/account.js';
 import type { UnitPaths } from './registry/index.js';
 import type { Settings } from './settings.js';
-import { createCa, decodeBase64Pem, inspectCert, issueServerCert, needsRenewal, sansFor, validateUserMaterial } from './tls/index.js';
+import { createCa, decodeBase64Pem, inspectCert, issueServerCert, needsRenewal, csrNamesFrom, sansFor, validateUserMaterial } from './tls/index.js';
 
 export const PEER = 'registry-peers';
 export const CA_SECRET_LABEL = 'offline-registry-ca';
@@ -32,8 +32,8 @@ export interface TlsFiles { cert: string; key: string; ca: string }
 export interface SecurityState {
   /** Files the public instance serves TLS with; undefined when tls=false. */
   tls?: TlsFiles & { caPem: string };
-  /** The names of the generated certificate (not with operator material): a CSR asks for the same. */
-  names?: { commonName: string; dnsNames: string[]; ipAddresses: string[] };
+  /** The names a CSR for the certificates relation asks for (not with operator material). */
+  csrNames?: { commonName: string; dnsNames: string[]; ipAddresses: string[] };
   auth?: { user: string; password: string; htpasswd: string };
   /** Files that changed: the public instance must restart. */
   changed: boolean;
@@ -146,7 +146,7 @@ async function fqdnOf(record: SecurityRecord, refresh: boolean): Promise<string>
   return record.fqdn;
 }
 
-async function convergeTls(input: SecurityInput, record: SecurityRecord, appName: string): Promise<{ files: SecurityState['tls']; changed: boolean; names?: SecurityState['names'] }> {
+async function convergeTls(input: SecurityInput, record: SecurityRecord, appName: string): Promise<{ files: SecurityState['tls']; changed: boolean; csrNames?: SecurityState['csrNames'] }> {
   const { settings, owner } = input;
   const files = securityFiles(input.paths);
   fs.mkdirSync(files.dir, { recursive: true, mode: 0o755 });
@@ -178,14 +178,16 @@ async function convergeTls(input: SecurityInput, record: SecurityRecord, appName
   record.userMaterial = undefined;
 
   let wanted;
+  let sanInput;
   try {
-    wanted = sansFor({
+    sanInput = {
       ingressAddresses: input.ingressAddresses,
       httpHost: settings.httpHost || undefined,
       hostname: os.hostname(),
       fqdn: await fqdnOf(record, input.thorough === true),
       extra: settings.tlsSans,
-    });
+    };
+    wanted = sansFor(sanInput);
   } catch (err) {
     throw new SecurityBlocked('tls-sans', (err as Error).message);
   }
@@ -211,7 +213,7 @@ async function convergeTls(input: SecurityInput, record: SecurityRecord, appName
     writeFileIfChanged(files.ca, ca.cert, 0o644);
     changed = true;
   }
-  return { files: { cert: files.cert, key: files.key, ca: files.ca, caPem: readText(files.ca)! }, changed, names };
+  return { files: { cert: files.cert, key: files.key, ca: files.ca, caPem: readText(files.ca)! }, changed, csrNames: csrNamesFrom(wanted, sanInput) };
 }
 
 /** The basic-auth password: the operator's, else the one the leader generated into a secret. */
@@ -252,7 +254,7 @@ export async function convergeSecurity(input: SecurityInput, appName: string): P
     const tls = await convergeTls(input, record, appName);
     state.tls = tls.files;
     state.changed = tls.changed;
-    if (tls.names) state.names = tls.names;
+    if (tls.csrNames) state.csrNames = tls.csrNames;
   }
   if (input.settings.auth) {
     const user = input.settings.authUser;

@@ -1,6 +1,6 @@
 // The `certificates` requirer endpoint (tls-certificates v4, unit mode): this unit makes its own
-// key (a 0600 file that never leaves the unit) and a CSR for the names its generated certificate
-// carries, publishes the CSR, and serves the provider's certificate once it checks out. The
+// key (a 0600 file that never leaves the unit) and a CSR for the names clients use (csrNamesFrom in
+// src/tls: no bare hostname or loopback, which a CA's policy may refuse), publishes the CSR, and serves the provider's certificate once it checks out. The
 // generated certificate stays converged alongside, so unrelating falls back to it at once; a bad
 // certificate from the provider leaves the served one in place and says why.
 import { X509Certificate } from 'node:crypto';
@@ -22,7 +22,7 @@ export interface CertificatesInput {
   runner: CommandRunner;
   paths: UnitPaths;
   owner?: Account;
-  /** The names the generated certificate carries: the CSR asks for the same. */
+  /** The names the CSR asks for (csrNamesFrom). */
   names: CsrNames;
   /** The generated material, served when there is no provider certificate. */
   generated: ServedTls;

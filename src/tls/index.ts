@@ -431,6 +431,26 @@ export function sansFor(input: {
   return { dnsNames, ipAddresses };
 }
 
+/**
+ * The names a CSR sent to a CA asks for, out of the generated certificate's `sans`: the ones clients
+ * use. A CA's policy may refuse the rest: Vault's PKI role signs only subdomains of its
+ * common_name (and localhost), so the machine's bare hostname would fail the whole request. So:
+ * the configured DNS names (http-host, tls-sans) when there are any, else the hostname/FQDN as the
+ * only name there is; the unit's addresses and the tls-sans IPs; loopback only when it is an
+ * ingress address. The common name is the first DNS name.
+ */
+export function csrNamesFrom(
+  sans: SanSet,
+  input: { ingressAddresses: string[]; httpHost?: string; hostname: string; fqdn?: string; extra: string[] | string },
+): SanSet & { commonName: string } {
+  const machine = new Set([input.hostname, input.fqdn].filter((n): n is string => Boolean(n)).map((n) => n.toLowerCase().replace(/\.$/, '')));
+  const ingress = new Set(input.ingressAddresses.map((a) => stripPort(a.trim())).filter((a) => net.isIP(a)).map(normalizeIp));
+  const configured = sans.dnsNames.some((n) => n !== 'localhost' && !machine.has(n));
+  const dnsNames = sans.dnsNames.filter((n) => n !== 'localhost' && (!configured || !machine.has(n)));
+  const ipAddresses = sans.ipAddresses.filter((ip) => !['127.0.0.1', '::1'].includes(ip) || ingress.has(ip));
+  return { commonName: dnsNames[0] ?? 'offline-registry', dnsNames, ipAddresses };
+}
+
 function sameSet(a: string[], b: string[]): boolean {
   const sa = new Set(a);
   const sb = new Set(b);

@@ -9,6 +9,7 @@ import {
   issueServerCert,
   needsRenewal,
   normalizeIp,
+  csrNamesFrom,
   sansFor,
   validateUserMaterial,
   type OpensslRun,
@@ -163,6 +164,27 @@ describe('sansFor', () => {
     });
     expect(sans.dnsNames).toEqual(['registry.example', 'juju-abc-0', 'juju-abc-0.maas', 'extra.example', '*.apps.example', 'localhost']);
     expect(sans.ipAddresses).toEqual(['10.0.0.7', '2001:db8::1', '192.168.1.10', '127.0.0.1', '::1']);
+  });
+
+  test('a CSR asks for the configured names and the addresses, not the bare hostname or loopback (Vault signs only subdomains of its common_name)', () => {
+    const input = {
+      ingressAddresses: ['10.0.0.7'],
+      httpHost: 'registry.cluster.example',
+      hostname: 'juju-abc-0',
+      fqdn: 'juju-abc-0.maas',
+      extra: ['mirror.cluster.example 192.168.1.10'],
+    };
+    expect(csrNamesFrom(sansFor(input), input)).toEqual({
+      commonName: 'registry.cluster.example',
+      dnsNames: ['registry.cluster.example', 'mirror.cluster.example'],
+      ipAddresses: ['10.0.0.7', '192.168.1.10'],
+    });
+    // Nothing configured: the machine's own names are all there is.
+    const bare = { ingressAddresses: ['10.0.0.7'], hostname: 'juju-abc-0', fqdn: 'juju-abc-0.maas', extra: [] };
+    expect(csrNamesFrom(sansFor(bare), bare)).toEqual({ commonName: 'juju-abc-0', dnsNames: ['juju-abc-0', 'juju-abc-0.maas'], ipAddresses: ['10.0.0.7'] });
+    // A loopback ingress address (a single-machine test bed) is what clients use: kept.
+    const loop = { ingressAddresses: ['127.0.0.1'], hostname: 'h', extra: [] };
+    expect(csrNamesFrom(sansFor(loop), loop).ipAddresses).toEqual(['127.0.0.1']);
   });
 
   test('a bad tls-sans entry is an error naming tls-sans', () => {
