@@ -172,7 +172,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
 
   // Metrics are served (on loopback) only while a collector is related to scrape them.
   const observed = (await cosRelations).length > 0;
-  const portConflict = observed ? metricsPortConflict(settings) : null;
+  // With a shared S3 store the registries' debug servers stay on (loopback, metrics-port and +1)
+  // even without a collector: their /debug/health says why the store fails the health check.
+  const portConflict = observed || settings.storage.s3 ? metricsPortConflict(settings) : null;
   if (portConflict) return setStatus({ name: 'blocked', message: portConflict });
 
   // Every unit runs with the app's http.secret (rarely changes: checked in thorough hooks only).
@@ -182,6 +184,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   try {
     registry = await convergeRegistry({
       metrics: observed ? metricsPorts(settings) : undefined,
+      healthPorts: settings.storage.s3 ? metricsPorts(settings) : undefined,
       settings,
       installed: install.installed,
       account,
@@ -261,9 +264,19 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const notes = [...(ctx.name === 'start' ? [] : registry.notes), ...(certificates?.note ? [certificates.note] : []), ...(role.reason ? [role.reason] : [])];
   let serving = syncStatus(sync) ?? servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes);
   if (certificates?.problem && serving.name === 'active') serving = { name: 'blocked', message: certificates.problem };
+  // Not restarted (see convergeRegistry): the unit says why, and is active again once the store answers.
+  if (registry.storageUnhealthy) serving = { name: 'blocked', message: storageProblem(settings, registry.storageUnhealthy.reason) };
   const status = await setStatus(serving);
   writeJsonFile(publishedFile, published, 0o644);
   return status;
+}
+
+/** Why the registry serves nothing while its store fails the health check. */
+function storageProblem(settings: Settings, reason: string): string {
+  const s3 = settings.storage.s3;
+  if (!s3) return `registry storage failing its health check (${reason}); images are not served until it is back`;
+  const endpoint = s3.endpoint || `https://s3.${s3.region}.amazonaws.com`;
+  return `S3 store unreachable at ${endpoint}: ${reason}; images are not served until it is back`;
 }
 
 /** The status of a unit whose registry is up: what it serves, or why the last load blocked. */
