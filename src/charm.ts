@@ -233,8 +233,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     })),
   );
 
-  // Several units: agree on the wanted catalog through the peer relation and copy what is missing.
-  // update-status stays cheap: it only retries a sync that did not finish.
+  // Several units: agree on the wanted catalog through the peer relation and copy what is missing
+  // (with a shared store: adopt the leader's catalog, nothing to copy). update-status stays cheap:
+  // it only retries a sync that did not finish (a shared store's catalog is read every time).
   const sync = shouldSync(paths, settings, ctx.name)
     ? await convergePeers({
         runner,
@@ -245,6 +246,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
         isLeader: leader,
         writerUrl: registry.writerUrl,
         peerNetloc: `${peerHost(settings, addresses)}:${settings.port}`,
+        certFile: security.tls?.cert,
         access: { caPem: security.tls?.caPem, auth: security.auth ? { user: security.auth.user, password: security.auth.password } : undefined },
         setStatus,
         log,
@@ -290,8 +292,10 @@ function servingStatus(paths: UnitPaths, settings: Settings, images: number, pub
     ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true']),
   ];
   const suffix = notes.length ? ` (${notes.join('; ')})` : '';
-  const served = formatBytes(readUsage(paths).bytes);
-  return { name: 'active', message: `Serving ${images} images (${served}) at ${publicUrl}${suffix}` };
+  // The bytes are counted on the unit's filesystem; with S3 they are in the bucket, where no unit
+  // counts them: the size is left out rather than shown as 0 B.
+  const size = settings.storage.s3 ? '' : ` (${formatBytes(readUsage(paths).bytes)})`;
+  return { name: 'active', message: `Serving ${images} images${size} at ${publicUrl}${suffix}` };
 }
 
 /** Loads the images resource unless this exact file already loaded successfully (a stat decides). */
