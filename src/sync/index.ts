@@ -224,9 +224,12 @@ async function shareStoreCatalog(input: SyncInput, relationId: string): Promise<
     if (!record.sharedHeld && wanted) own = { ...recordFromWanted(wanted, SHARED_SOURCE), ...local };
     // The images resource loaded again (a new leader, a new revision) brings back what an operator
     // removed: removed again here, as units that copy do. load-images of it by hand keeps it.
-    if (wanted) own = await dropTombstoned(input, own, wanted, record.explicit);
+    const undeleted = new Set<string>();
+    if (wanted) own = await dropTombstoned(input, own, wanted, record.explicit, undeleted);
     if (stable(own) !== stable(local)) writeCatalog(paths, own);
-    const next = wantedFromRecord(own, wanted ?? EMPTY_WANTED);
+    // What could not be deleted again stays in this record (the store still has it, the next hook
+    // retries) but not in the wanted catalog: its tombstone stands.
+    const next = wantedFromRecord(Object.fromEntries(Object.entries(own).filter(([ref]) => !undeleted.has(ref))), wanted ?? EMPTY_WANTED);
     if (!wanted || stable(next) !== stable(wanted)) await relationSet(runner, relationId, { [CATALOG_KEY]: JSON.stringify(next) }, { app: true });
     for (const [ref, digest] of Object.entries(record.explicit)) if (next.images[ref]?.digest === digest) delete record.explicit[ref];
     record.sharedHeld = true;
@@ -252,7 +255,7 @@ async function shareStoreCatalog(input: SyncInput, relationId: string): Promise<
  * every tag of that digest in the repository: a tombstoned tag whose digest another still-wanted
  * tag shares is kept (and logged) rather than take that one too.
  */
-async function dropTombstoned(input: SyncInput, own: Catalog, wanted: WantedCatalog, explicit: Record<string, string>): Promise<Catalog> {
+async function dropTombstoned(input: SyncInput, own: Catalog, wanted: WantedCatalog, explicit: Record<string, string>, undeleted: Set<string>): Promise<Catalog> {
   const repoOf = (ref: string) => ref.slice(0, ref.lastIndexOf(':'));
   const isTombstoned = (ref: string, digest: string) => wanted.removed[ref] === digest && explicit[ref] !== digest;
   const doomed = Object.entries(own).filter(([ref, e]) => isTombstoned(ref, e.digest));
@@ -268,9 +271,17 @@ async function dropTombstoned(input: SyncInput, own: Catalog, wanted: WantedCata
         await input.log(`shared store: ${ref} was removed by an operator, but ${kept[0]} (still wanted) has its digest ${entry.digest}: kept`);
         continue;
       }
-      await writer.deleteManifest(repoOf(ref), entry.digest).catch((err: { status?: number }) => {
-        if (err.status !== 404) throw err;
-      });
+      try {
+        await writer.deleteManifest(repoOf(ref), entry.digest).catch((err: { status?: number }) => {
+          if (err.status !== 404) throw err;
+        });
+      } catch (err) {
+        // The store may be down: the next hook tries again.
+        await input.log(`shared store: ${ref} was removed by an operator but could not be deleted again (${(err as Error).message}): retried in the next hook`);
+        undeleted.add(ref);
+        for (const [other] of siblings) undeleted.add(other);
+        continue;
+      }
       delete next[ref];
       for (const [other] of siblings) delete next[other];
       await input.log(`shared store: removed ${ref} (${entry.digest}) again: an operator removed it, the images resource brought it back`);
