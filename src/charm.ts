@@ -172,7 +172,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
 
   // Metrics are served (on loopback) only while a collector is related to scrape them.
   const observed = (await cosRelations).length > 0;
-  const portConflict = observed ? metricsPortConflict(settings) : null;
+  // With a shared S3 store the registries' debug servers stay on (loopback, metrics-port and +1)
+  // even without a collector: their /debug/health says why the store fails the health check.
+  const portConflict = observed || settings.storage.s3 ? metricsPortConflict(settings) : null;
   if (portConflict) return setStatus({ name: 'blocked', message: portConflict });
 
   // Every unit runs with the app's http.secret (rarely changes: checked in thorough hooks only).
@@ -182,6 +184,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   try {
     registry = await convergeRegistry({
       metrics: observed ? metricsPorts(settings) : undefined,
+      healthPorts: settings.storage.s3 ? metricsPorts(settings) : undefined,
       settings,
       installed: install.installed,
       account,
@@ -230,8 +233,9 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
     })),
   );
 
-  // Several units: agree on the wanted catalog through the peer relation and copy what is missing.
-  // update-status stays cheap: it only retries a sync that did not finish.
+  // Several units: agree on the wanted catalog through the peer relation and copy what is missing
+  // (with a shared store: adopt the leader's catalog, nothing to copy). update-status stays cheap:
+  // it only retries a sync that did not finish (a shared store's catalog is read every time).
   const sync = shouldSync(paths, settings, ctx.name)
     ? await convergePeers({
         runner,
@@ -242,6 +246,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
         isLeader: leader,
         writerUrl: registry.writerUrl,
         peerNetloc: `${peerHost(settings, addresses)}:${settings.port}`,
+        certFile: security.tls?.cert,
         access: { caPem: security.tls?.caPem, auth: security.auth ? { user: security.auth.user, password: security.auth.password } : undefined },
         setStatus,
         log,
@@ -261,9 +266,19 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
   const notes = [...(ctx.name === 'start' ? [] : registry.notes), ...(certificates?.note ? [certificates.note] : []), ...(role.reason ? [role.reason] : [])];
   let serving = syncStatus(sync) ?? servingStatus(paths, settings, Object.keys(catalog).length, registry.publicUrl, registry.dataDir, notes);
   if (certificates?.problem && serving.name === 'active') serving = { name: 'blocked', message: certificates.problem };
+  // Not restarted (see convergeRegistry): the unit says why, and is active again once the store answers.
+  if (registry.storageUnhealthy) serving = { name: 'blocked', message: storageProblem(settings, registry.storageUnhealthy.reason) };
   const status = await setStatus(serving);
   writeJsonFile(publishedFile, published, 0o644);
   return status;
+}
+
+/** Why the registry serves nothing while its store fails the health check. */
+function storageProblem(settings: Settings, reason: string): string {
+  const s3 = settings.storage.s3;
+  if (!s3) return `registry storage failing its health check (${reason}); images are not served until it is back`;
+  const endpoint = s3.endpoint || `https://s3.${s3.region}.amazonaws.com`;
+  return `S3 store unreachable at ${endpoint}: ${reason}; images are not served until it is back`;
 }
 
 /** The status of a unit whose registry is up: what it serves, or why the last load blocked. */
@@ -277,8 +292,10 @@ function servingStatus(paths: UnitPaths, settings: Settings, images: number, pub
     ...(settings.tls ? [] : ['plain HTTP: the containerd relation needs tls=true']),
   ];
   const suffix = notes.length ? ` (${notes.join('; ')})` : '';
-  const served = formatBytes(readUsage(paths).bytes);
-  return { name: 'active', message: `Serving ${images} images (${served}) at ${publicUrl}${suffix}` };
+  // The bytes are counted on the unit's filesystem; with S3 they are in the bucket, where no unit
+  // counts them: the size is left out rather than shown as 0 B.
+  const size = settings.storage.s3 ? '' : ` (${formatBytes(readUsage(paths).bytes)})`;
+  return { name: 'active', message: `Serving ${images} images${size} at ${publicUrl}${suffix}` };
 }
 
 /** Loads the images resource unless this exact file already loaded successfully (a stat decides). */

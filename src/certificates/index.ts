@@ -62,6 +62,13 @@ export function servedCaFile(paths: UnitPaths, generatedCa: string): string {
   return record.serving && fs.existsSync(files.ca) ? files.ca : generatedCa;
 }
 
+/** The server certificate served now: the provider's while it is served, else the generated (or operator's) one. */
+export function servedCertFile(paths: UnitPaths, generatedCert: string): string {
+  const files = certificatesFiles(paths);
+  const record = readJsonFile<CertificatesRecord>(files.record, {});
+  return record.serving && fs.existsSync(files.cert) ? files.cert : generatedCert;
+}
+
 export async function convergeCertificates(input: CertificatesInput): Promise<CertificatesOutcome> {
   const { ctx, runner, paths } = input;
   const now = input.now ?? new Date();

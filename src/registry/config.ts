@@ -16,6 +16,11 @@ export interface InstanceConfigInput {
   htpasswd?: string;
   /** 127.0.0.1:port of this instance's debug server with Prometheus /metrics; absent: none. */
   metricsListen?: string;
+  /**
+   * 127.0.0.1:port of this instance's debug server without metrics, when metricsListen is absent:
+   * its /debug/health says why the storage health check fails (kept on with a shared S3 store).
+   */
+  healthListen?: string;
   /** The `storage.s3` driver section when the store is a shared S3 bucket (else the filesystem at dataDir). */
   s3?: Record<string, unknown>;
 }
@@ -42,7 +47,11 @@ export async function renderRegistryConfig(input: InstanceConfigInput): Promise<
       host: input.hostUrl,
       secret: input.httpSecret,
       headers: { 'X-Content-Type-Options': ['nosniff'] },
-      ...(input.metricsListen ? { debug: { addr: input.metricsListen, prometheus: { enabled: true, path: '/metrics' } } } : {}),
+      ...(input.metricsListen
+        ? { debug: { addr: input.metricsListen, prometheus: { enabled: true, path: '/metrics' } } }
+        : input.healthListen
+          ? { debug: { addr: input.healthListen } }
+          : {}),
       ...(input.tls ? { tls: { certificate: input.tls.certificate, key: input.tls.key, minimumtls: 'tls1.2' } } : {}),
     },
     ...(input.htpasswd ? { auth: { htpasswd: { realm: 'offline-registry', path: input.htpasswd } } } : {}),

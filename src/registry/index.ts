@@ -8,7 +8,7 @@ import { readJsonFile, writeFileIfChanged, writeJsonFile } from '../localstate.j
 import type { Settings } from '../settings.js';
 import type { Account } from './account.js';
 import { type InstanceRole, listenAddress, renderRegistryConfig } from './config.js';
-import { probe, waitHealthy } from './health.js';
+import { type Health, healthReasons, probe, waitHealthy } from './health.js';
 import { type InstalledRegistry, installRegistry, resourceFingerprint } from './install.js';
 import type { UnitPaths } from './paths.js';
 import { PACKAGE_UNIT, Systemd, renderUnitFile, unitName } from './service.js';
@@ -27,6 +27,11 @@ export interface RegistryState {
   dataDir: string;
   /** Things worth telling the operator, e.g. an instance that was found dead and restarted. */
   notes: string[];
+  /**
+   * The instances answer but their storage health check fails (the store does not answer them):
+   * not restarted, since a restart cannot bring the store back. `reason` is the registry's own.
+   */
+  storageUnhealthy?: { roles: InstanceRole[]; reason: string };
 }
 
 export interface PublicSecurity {
@@ -61,6 +66,8 @@ export interface ConvergeInput {
   log?: (message: string) => Promise<void>;
   /** Serve each instance's Prometheus metrics on loopback (a cos-agent relation exists). */
   metrics?: Record<InstanceRole, number>;
+  /** Without metrics: still run each instance's debug server on these loopback ports, for /debug/health. */
+  healthPorts?: Record<InstanceRole, number>;
   /** The `storage.s3` driver section (with credentials) when storage-backend is s3. */
   s3?: Record<string, unknown>;
 }
@@ -143,7 +150,7 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
   const rendered = readJsonFile<Record<string, { inputs: string; file: string }>>(files.rendered, {});
   for (const role of ROLES) {
     const publicOnly = role === 'public' ? { tls: security.tls ? { certificate: security.tls.cert, key: security.tls.key } : undefined, htpasswd: security.htpasswd } : {};
-    const inputs = { role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel, ...(input.s3 ? { s3: input.s3 } : {}), ...publicOnly, ...(input.metrics ? { metricsListen: listenAddress('127.0.0.1', input.metrics[role]) } : {}) };
+    const inputs = { role, dataDir, listen: instances[role].listen, hostUrl: instances[role].hostUrl, httpSecret: secret, logLevel: settings.logLevel, ...(input.s3 ? { s3: input.s3 } : {}), ...publicOnly, ...debugListen(input, role) };
     const inputsHash = sha256(JSON.stringify(inputs));
     // A converged unit skips rendering (and loading yaml) when neither the inputs nor the file changed.
     if (rendered[role]?.inputs !== inputsHash || rendered[role]?.file !== fileHash(files.config(role))) {
@@ -166,17 +173,28 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
   }
 
   const notes: string[] = [];
+  const unhealthyStores: Partial<Record<InstanceRole, Health>> = {};
   await Promise.all(
     ROLES.map(async (role) => {
       const url = instances[role].probeUrl;
       if (!changed[role]) {
         const health = await probe(url);
         if (health.ok) return;
+        // The process answers; its store does not. A restart would not bring the store back (and
+        // on every update-status would only interrupt what it still serves): say why instead.
+        if (health.storageUnhealthy) {
+          unhealthyStores[role] = health;
+          return;
+        }
         notes.push(`restarted the ${role} registry (${health.detail})`);
         await input.log?.(`${role} registry at ${url} was down (${health.detail}): restarting ${unitName(role)}`);
       }
       await systemd.restart(unitName(role));
       const health = await waitHealthy(url, 20000, () => systemd.gaveUp(unitName(role)));
+      if (health.storageUnhealthy) {
+        unhealthyStores[role] = health;
+        return;
+      }
       if (!health.ok) {
         // Its own last words (address in use, permission denied on the port) say more than the probe.
         const reason = (await systemd.failureReason(unitName(role))) ?? health.detail;
@@ -184,7 +202,36 @@ export async function convergeRegistry(input: ConvergeInput): Promise<RegistrySt
       }
     }),
   );
-  return { publicUrl, netloc, writerUrl, version: installed.version, dataDir, notes };
+  const state: RegistryState = { publicUrl, netloc, writerUrl, version: installed.version, dataDir, notes };
+  const roles = ROLES.filter((r) => unhealthyStores[r]);
+  if (roles.length) {
+    let reason: string | null = null;
+    for (const role of roles) {
+      const listen = debugListen(input, role);
+      const address = listen.metricsListen ?? listen.healthListen;
+      if (address && !reason) reason = await healthReasons(address).then((r) => (r ? redact(r, input.s3) : null));
+    }
+    state.storageUnhealthy = { roles, reason: reason ?? unhealthyStores[roles[0]]!.detail };
+    await input.log?.(`the ${roles.join(' and ')} registry's storage health check fails (${state.storageUnhealthy.reason}): not restarting it`);
+  }
+  return state;
+}
+
+/** Where an instance's debug server listens: with metrics when observed, else for /debug/health only when asked. */
+function debugListen(input: Pick<ConvergeInput, 'metrics' | 'healthPorts'>, role: InstanceRole): { metricsListen?: string; healthListen?: string } {
+  if (input.metrics) return { metricsListen: listenAddress('127.0.0.1', input.metrics[role]) };
+  if (input.healthPorts) return { healthListen: listenAddress('127.0.0.1', input.healthPorts[role]) };
+  return {};
+}
+
+/** The store's credentials never go into a status or a log, even when an error quotes them. */
+function redact(text: string, s3: Record<string, unknown> | undefined): string {
+  let out = text;
+  for (const key of ['accesskey', 'secretkey']) {
+    const value = s3?.[key];
+    if (typeof value === 'string' && value) out = out.split(value).join('<redacted>');
+  }
+  return out.length > 400 ? `${out.slice(0, 397)}...` : out;
 }
 
 export async function stopRegistry(runner: CommandRunner): Promise<void> {

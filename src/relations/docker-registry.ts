@@ -155,23 +155,26 @@ function tomlString(value: string): string {
 
 /**
  * containerd's `certs.d/<upstream>/hosts.toml` (docs/hosts.md) sending pulls for `upstreamHost`
- * to the registry. Credentials are not part of hosts.toml unless `opts.authHeader` asks for a
- * Basic Authorization header (the file then holds a secret: write it 0600).
+ * to the registry. `opts.endpoints` (host:port, default `info.netloc`) are the units' registries in
+ * the order containerd tries them: one `[host."..."]` table each, and containerd moves on to the
+ * next when one does not answer (or fails), before the upstream `server`. Credentials are not part
+ * of hosts.toml unless `opts.authHeader` asks for a Basic Authorization header (the file then holds
+ * a secret: write it 0600).
  */
-export function hostsToml(upstreamHost: string, info: RegistryEndpointInfo, caPath: string, opts: { authHeader?: boolean } = {}): string {
-  checkNetloc(info.netloc);
+export function hostsToml(upstreamHost: string, info: RegistryEndpointInfo, caPath: string, opts: { authHeader?: boolean; endpoints?: string[] } = {}): string {
+  const endpoints = opts.endpoints?.length ? [...new Set(opts.endpoints)] : [info.netloc];
+  for (const netloc of endpoints) checkNetloc(netloc);
+  if (opts.authHeader && info.auth) checkAuth(info.auth);
   const scheme = info.tls ? 'https' : 'http';
-  const lines = [
-    `server = ${tomlString(upstreamServer(upstreamHost))}`,
-    '',
-    `[host.${tomlString(`${scheme}://${info.netloc}`)}]`,
-    '  capabilities = ["pull", "resolve"]',
-  ];
-  if (info.tls) lines.push(`  ca = ${tomlString(caPath)}`);
-  if (opts.authHeader && info.auth) {
-    checkAuth(info.auth);
-    const token = Buffer.from(`${info.auth.user}:${info.auth.password}`).toString('base64');
-    lines.push(`  [host.${tomlString(`${scheme}://${info.netloc}`)}.header]`, `    Authorization = [${tomlString(`Basic ${token}`)}]`);
+  const lines = [`server = ${tomlString(upstreamServer(upstreamHost))}`];
+  for (const netloc of endpoints) {
+    const table = `host.${tomlString(`${scheme}://${netloc}`)}`;
+    lines.push('', `[${table}]`, '  capabilities = ["pull", "resolve"]');
+    if (info.tls) lines.push(`  ca = ${tomlString(caPath)}`);
+    if (opts.authHeader && info.auth) {
+      const token = Buffer.from(`${info.auth.user}:${info.auth.password}`).toString('base64');
+      lines.push(`  [${table}.header]`, `    Authorization = [${tomlString(`Basic ${token}`)}]`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }

@@ -6,7 +6,13 @@
 // proposal (loaded here), unless it was synced before (then the leader removed it) or the wanted
 // catalog names it removed (a tombstone: the images resource a new unit loads must not bring back
 // what an operator removed). An image it synced and no longer holds was removed here.
+//
+// Two catalog shapes meet here: the loader's record of a unit (src/images Catalog, read by the
+// relation, status and actions; every entry says where it came from) and the wanted catalog's
+// entries (src/day2/served Catalog: upstream host and digest only, what units agree on). They
+// convert only through wantedEntry and recordedEntry below.
 import type { Catalog, CatalogEntry } from '../day2/served.js';
+import type { Catalog as RecordedCatalog, CatalogEntry as RecordedEntry } from '../images/index.js';
 
 export interface WantedCatalog {
   /** registry path:tag -> upstream host and digest. */
@@ -23,7 +29,29 @@ export interface Proposals {
 
 export const EMPTY_WANTED: WantedCatalog = { images: {}, removed: {} };
 
-const entryOf = (e: CatalogEntry): CatalogEntry => ({ host: e.host, digest: e.digest });
+/** A wanted entry from either shape: upstream host and digest, nothing unit-specific. */
+export const wantedEntry = (e: CatalogEntry | RecordedEntry): CatalogEntry => ({ host: e.host, digest: e.digest });
+const entryOf = wantedEntry;
+
+/** A unit's record of an image it holds because the wanted catalog has it; `source` says how it came. */
+export const recordedEntry = (e: CatalogEntry, source: string): RecordedEntry => ({ host: e.host, digest: e.digest, source });
+
+/**
+ * Shared store (s3): the leader's own record is the catalog. What the previous wanted catalog had
+ * and the leader no longer holds is tombstoned (as a removal by an operator), the rest carried on.
+ */
+export function wantedFromRecord(record: RecordedCatalog, previous: WantedCatalog): WantedCatalog {
+  const images: Catalog = Object.fromEntries(Object.entries(record).map(([ref, e]) => [ref, wantedEntry(e)]));
+  const removed: Record<string, string> = {};
+  for (const [ref, digest] of Object.entries(previous.removed)) if (!images[ref]) removed[ref] = digest;
+  for (const [ref, e] of Object.entries(previous.images)) if (!images[ref]) removed[ref] = e.digest;
+  return { images, removed };
+}
+
+/** Shared store (s3): a non-leader's record is the wanted catalog, nothing copied (the store holds it). */
+export function recordFromWanted(wanted: WantedCatalog, source: string): RecordedCatalog {
+  return Object.fromEntries(Object.entries(wanted.images).map(([ref, e]) => [ref, recordedEntry(e, source)]));
+}
 
 /** This unit's changes for the leader to merge. `explicit`: loaded by action here, tombstone or not. */
 export function proposalsOf(local: Catalog, synced: Catalog, wanted: WantedCatalog, explicit: Record<string, string> = {}): Proposals {

@@ -31,6 +31,10 @@ test('the registry config gets a loopback debug server with Prometheus metrics o
   expect(plain.http.debug).toBeUndefined();
   const observed = YAML.parse(await renderRegistryConfig({ ...input, metricsListen: '127.0.0.1:5002' }));
   expect(observed.http.debug).toEqual({ addr: '127.0.0.1:5002', prometheus: { enabled: true, path: '/metrics' } });
+  // With a shared S3 store the debug server stays on for /debug/health, without metrics.
+  const health = YAML.parse(await renderRegistryConfig({ ...input, healthListen: '127.0.0.1:5002' }));
+  expect(health.http.debug).toEqual({ addr: '127.0.0.1:5002' });
+  expect(health.health).toEqual({ storagedriver: { enabled: true, interval: '10s', threshold: 3 } });
 });
 
 test('the exporter unit runs without capabilities on a read-only system, naming its script version', () => {

@@ -4,12 +4,11 @@
 // after a pull, and the charm's facts, live (a failed load shows without another hook).
 import fs from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunOutput, Simulator, State } from '../harness/index.js';
 import { writeBusyboxSave } from '../support/archives.js';
-import { freePort } from '../support/ports.js';
+import { freePortRun } from '../support/ports.js';
 import { providerUnitDataProblems, pythonDecode } from '../cos/schema.js';
 import { DEPLOY, cleanupUnits, loopbackState, portsOf, runAll, unit } from './charm-under-test.js';
 
@@ -18,25 +17,6 @@ afterAll(async () => {
   await cleanupUnits();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** The first of three consecutive free loopback ports (metrics-port uses three). */
-async function freePortRun(avoid: number[]): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const first = await freePort();
-    const run = [first, first + 1, first + 2];
-    if (first + 2 > 65535 || run.some((p) => avoid.includes(p))) continue;
-    if ((await portIsFree(first + 1)) && (await portIsFree(first + 2))) return first;
-  }
-  throw new Error('no three consecutive free loopback ports');
-}
 
 async function get(url: string): Promise<{ status: number; body: string }> {
   const res = await fetch(url);

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { State } from '../harness/index.js';
 import { writeDockerSave } from '../support/archives.js';
+import { freePortRun } from '../support/ports.js';
 import { type Radosgw, haveRadosgw, startRadosgw } from '../support/radosgw.js';
 import { DEPLOY, cleanupUnits, loopbackState, portsOf, runAll, unit } from './charm-under-test.js';
 
@@ -30,11 +31,14 @@ afterAll(async () => {
 });
 
 async function s3State(extra: State): Promise<State> {
-  return loopbackState({
+  const state = await loopbackState({
     ...extra,
     secrets: [{ id: CREDS_ID, owner: 'remote', revisions: [{ 'access-key': gw!.accessKey, 'secret-key': gw!.secretKey }] }],
     config: { 'storage-backend': 's3', 's3-bucket': 'offline-images', 's3-region': 'us-east-1', 's3-endpoint': gw!.endpoint, 's3-root-directory': '/registry', 's3-credentials': `secret:${CREDS_ID}` },
   });
+  // With s3 the registries' debug servers (for /debug/health) take metrics-port and +1: free ones per unit.
+  const { port, writerPort } = portsOf(state);
+  return { ...state, config: { ...state.config, 'metrics-port': await freePortRun([port, writerPort]) } };
 }
 
 withRadosgw('the leader loads a multipart-sized layer into the bucket; another unit serves it without loading', async () => {

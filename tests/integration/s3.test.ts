@@ -9,8 +9,8 @@ import path from 'node:path';
 import YAML from 'yaml';
 import type { RunOutput, Simulator, State } from '../harness/index.js';
 import { writeBusyboxSave } from '../support/archives.js';
-import { freePort } from '../support/ports.js';
-import { DEPLOY, cleanupUnits, loopbackState, runAll, unit } from './charm-under-test.js';
+import { freePort, freePortRun } from '../support/ports.js';
+import { DEPLOY, cleanupUnits, loopbackState, portsOf, runAll, unit } from './charm-under-test.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 's3-it-'));
 afterAll(async () => {
@@ -26,11 +26,14 @@ async function s3State(extra: State & { content?: Record<string, string> | null 
   const { content, ...rest } = extra;
   const closedPort = await freePort(); // nothing listens: no S3 server here (see the header)
   const secrets = content === null ? [] : [{ id: CREDS_ID, owner: 'remote' as const, revisions: [content ?? { 'access-key': ACCESS_KEY, 'secret-key': SECRET_KEY }] }];
-  return loopbackState({
+  const state = await loopbackState({
     secrets,
     ...rest,
     config: { 'storage-backend': 's3', 's3-bucket': 'offline-images', 's3-region': 'us-east-1', 's3-endpoint': `http://127.0.0.1:${closedPort}`, 's3-credentials': `secret:${CREDS_ID}`, ...(rest.config ?? {}) },
   });
+  // With s3 the registries' debug servers (for /debug/health) take metrics-port and +1: free ones per unit.
+  const { port, writerPort } = portsOf(state);
+  return { ...state, config: { ...state.config, 'metrics-port': await freePortRun([port, writerPort, closedPort]) } };
 }
 
 function expectNoCredentialsLeak(out: RunOutput): void {

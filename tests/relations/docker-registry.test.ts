@@ -125,6 +125,19 @@ describe('hostsToml', () => {
       host: { 'http://127.0.0.1:5000': { capabilities: ['pull', 'resolve'] } },
     });
   });
+  test('every unit\'s endpoint, in the order given, each with the CA (containerd tries them in file order)', () => {
+    const text = hostsToml('quay.io', full, '/ca.crt', { endpoints: ['10.0.0.7:5000', '10.0.0.8:5000', '10.0.0.7:5000'] });
+    expect(parse(text)).toEqual({
+      server: 'https://quay.io',
+      host: {
+        'https://10.0.0.7:5000': { capabilities: ['pull', 'resolve'], ca: '/ca.crt' },
+        'https://10.0.0.8:5000': { capabilities: ['pull', 'resolve'], ca: '/ca.crt' },
+      },
+    });
+    // TOML tables keep no order once parsed: the file's order is what containerd follows.
+    expect(text.indexOf('"https://10.0.0.7:5000"')).toBeLessThan(text.indexOf('"https://10.0.0.8:5000"'));
+    expect(() => hostsToml('quay.io', full, '/ca.crt', { endpoints: ['https://10.0.0.8:5000'] })).toThrow(/must be host:port without a scheme/);
+  });
   test('an Authorization header on request', () => {
     const parsed = parse(hostsToml('quay.io', full, '/ca.crt', { authHeader: true })) as unknown as { host: Record<string, { header: { Authorization: string[] } }> };
     const header = parsed.host['https://10.0.0.7:5000']!.header.Authorization[0]!;

@@ -184,6 +184,17 @@ test('a leader change keeps the CA, the http.secret and the catalog', async () =
   expect(caOn(U1)).toBe(caOn(U0));
 });
 
+test('with http-host, containerd-config\'s hosts.toml keeps the one shared name', async () => {
+  const out = await model.run(U1, { action: 'containerd-config' });
+  expect(out.action?.status).toBe('completed');
+  const results = out.action!.results as Record<string, any>;
+  expect(results['hosts-toml-endpoints']).toBe(`${NAME}:${port}`);
+  for (const entry of Object.values(results['hosts-toml'] as Record<string, { 'hosts-toml': string }>)) {
+    expect(entry['hosts-toml'].match(/^\[host\./gm)).toEqual([`[host.`]);
+    expect(entry['hosts-toml']).toContain(`[host."https://${NAME}:${port}"]`);
+  }
+});
+
 const canRunContainerd = process.getuid?.() === 0 && fs.existsSync('/usr/bin/containerd');
 (canRunContainerd ? test : test.skip)('unit 0 stopped: containerd, configured from unit 0\'s relation data, still pulls through the shared name', async () => {
   // The containerd charm reads the lowest-numbered unit's data (charms.reactive joins every unit's

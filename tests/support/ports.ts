@@ -23,3 +23,22 @@ export async function waitFor(probe: () => Promise<boolean>, timeoutMs: number, 
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** The first of three consecutive free loopback ports (metrics-port uses three), none of `avoid`. */
+export async function freePortRun(avoid: number[] = []): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const first = await freePort();
+    const run = [first, first + 1, first + 2];
+    if (first + 2 > 65535 || run.some((p) => avoid.includes(p))) continue;
+    if ((await portIsFree(first + 1)) && (await portIsFree(first + 2))) return first;
+  }
+  throw new Error('no three consecutive free loopback ports');
+}

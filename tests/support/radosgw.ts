@@ -15,6 +15,10 @@ export interface Radosgw {
   secretKey: string;
   /** Creates a bucket (S3 PUT Bucket, signed by curl's SigV4). */
   createBucket(name: string): void;
+  /** Stops the S3 gateway only (an S3 outage): the cluster and the objects in it stay. */
+  stopGateway(): Promise<void>;
+  /** Starts the gateway again on the same endpoint; resolves once it answers. */
+  startGateway(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -60,19 +64,31 @@ rgw data = ${dir}/rgw
   );
   for (const sub of ['run', 'log', 'mon', 'osd/ceph-0', 'rgw']) fs.mkdirSync(path.join(dir, sub), { recursive: true });
   const daemons: ChildProcess[] = [];
+  let gateway: ChildProcess | undefined;
   const run = (bin: string, args: string[]) => execFileSync(bin, ['-c', conf, ...args], { encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });
   const daemon = (bin: string, args: string[]) => {
     const child = spawn(bin, ['-c', conf, '-f', ...args], { stdio: ['ignore', 'ignore', fs.openSync(path.join(dir, 'log', `${path.basename(bin)}.err`), 'a')] });
     daemons.push(child);
+    return child;
+  };
+  const end = async (child: ChildProcess) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
   };
   const stop = async () => {
-    for (const child of daemons.reverse()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    }
+    for (const child of [...daemons].reverse()) await end(child);
     fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const endpoint = `http://127.0.0.1:${rgwPort}`;
+  const answers = async () => (await fetch(endpoint)).ok;
+  const startGateway = async () => {
+    gateway = daemon('radosgw', ['-n', 'client.rgw']);
+    await waitFor(answers, 90000, 'radosgw to answer');
+  };
+  const stopGateway = async () => {
+    if (gateway) await end(gateway);
   };
   try {
     execFileSync('monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', `[v1:127.0.0.1:${monPort}]`, path.join(dir, 'monmap')], { stdio: 'ignore', timeout: 30000 });
@@ -84,9 +100,7 @@ rgw data = ${dir}/rgw
     daemon('ceph-osd', ['-i', id]);
     run('ceph', ['osd', 'crush', 'add', `osd.${id}`, '1.0', 'host=localhost', 'root=default']);
     await waitFor(async () => /1 up/.test(run('ceph', ['osd', 'stat'])), 60000, 'the OSD to be up');
-    daemon('radosgw', ['-n', 'client.rgw']);
-    const endpoint = `http://127.0.0.1:${rgwPort}`;
-    await waitFor(async () => (await fetch(endpoint)).ok, 90000, 'radosgw to answer');
+    await startGateway();
     const accessKey = 'OFFLINEREGISTRYTEST';
     const secretKey = crypto.randomBytes(20).toString('hex');
     run('radosgw-admin', ['user', 'create', '--uid=offline-registry', '--display-name=offline-registry', `--access-key=${accessKey}`, `--secret=${secretKey}`]);
@@ -94,7 +108,7 @@ rgw data = ${dir}/rgw
       const code = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${accessKey}:${secretKey}`, '-H', `x-amz-content-sha256: ${EMPTY_SHA256}`, `${endpoint}/${name}`], { encoding: 'utf8', timeout: 30000 });
       if (code !== '200') throw new Error(`radosgw: creating bucket ${name} answered ${code}`);
     };
-    return { endpoint, accessKey, secretKey, createBucket, stop };
+    return { endpoint, accessKey, secretKey, createBucket, stopGateway, startGateway, stop };
   } catch (err) {
     const logs = fs.readdirSync(path.join(dir, 'log')).map((f) => `${f}: ${fs.readFileSync(path.join(dir, 'log', f), 'utf8').split('\n').slice(-8).join('\n')}`);
     await stop();

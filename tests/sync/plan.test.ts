@@ -1,5 +1,5 @@
 // The multi-unit catalog logic, pure: proposals, the leader's merge, what a unit copies or removes.
-import { byUnitNumber, EMPTY_WANTED, mergeProposals, proposalsOf, syncedAfter, syncPlan, type WantedCatalog } from '../../src/sync/plan.js';
+import { byUnitNumber, EMPTY_WANTED, mergeProposals, proposalsOf, recordFromWanted, syncedAfter, syncPlan, wantedFromRecord, type WantedCatalog } from '../../src/sync/plan.js';
 
 const e = (digest: string, host = 'docker.io') => ({ host, digest });
 const local = (entries: Record<string, string>) => Object.fromEntries(Object.entries(entries).map(([r, d]) => [r, { ...e(d), source: 'x' }]));
@@ -60,4 +60,16 @@ test('a new digest under a tag replaces the old one everywhere', () => {
 
 test('units merge in number order', () => {
   expect(['offline-registry/10', 'offline-registry/2', 'offline-registry/0'].sort(byUnitNumber)).toEqual(['offline-registry/0', 'offline-registry/2', 'offline-registry/10']);
+});
+
+test('shared store: the leader\'s record is the wanted catalog, what it dropped is tombstoned; a non-leader\'s record is the wanted catalog', () => {
+  const previous: WantedCatalog = { images: { 'a:1': e('sha256:a'), 'b:1': e('sha256:b') }, removed: { 'c:1': 'sha256:c', 'a:1': 'sha256:old' } };
+  const record = local({ 'a:1': 'sha256:a', 'd:1': 'sha256:d' });
+  const wanted = wantedFromRecord(record, previous);
+  expect(wanted).toEqual({ images: { 'a:1': e('sha256:a'), 'd:1': e('sha256:d') }, removed: { 'b:1': 'sha256:b', 'c:1': 'sha256:c' } });
+  // No source in the wanted catalog (it is not unit-specific); the record gets the given one.
+  expect(Object.values(wanted.images).every((entry) => !('source' in entry))).toBe(true);
+  expect(recordFromWanted(wanted, 'shared')).toEqual({ 'a:1': { ...e('sha256:a'), source: 'shared' }, 'd:1': { ...e('sha256:d'), source: 'shared' } });
+  expect(wantedFromRecord(recordFromWanted(wanted, 'shared'), wanted)).toEqual(wanted);
+  expect(wantedFromRecord({}, EMPTY_WANTED)).toEqual(EMPTY_WANTED);
 });
