@@ -34,12 +34,20 @@ export const containerdConfigAction = action(async (deps) => {
       'hosts-toml': hostsToml(host, info, `/etc/containerd/certs.d/${host}/${CA_FILE_NAME}`, { endpoints: units.endpoints }),
     };
   });
+  // The standalone form carries the password: it is for the operator to paste into juju config.
+  // Over plain HTTP with auth the containerd charm cannot send it, but the other forms still work
+  // (the k8s charm sends a fixed Authorization header): say why it is missing rather than fail.
+  let standalone: Record<string, string>;
+  try {
+    standalone = { 'custom-registries-standalone': JSON.stringify(customRegistriesStandalone(info, mirrors)) };
+  } catch (err) {
+    standalone = { 'custom-registries-standalone-unavailable': (err as Error).message };
+  }
   await actionSet(deps.runner, {
     netloc: access.netloc,
     mirrors: mirrors.join(' '),
     'custom-registries': JSON.stringify(customRegistriesNextToRelation(access.netloc, mirrors)),
-    // The standalone form carries the password: it is for the operator to paste into juju config.
-    'custom-registries-standalone': JSON.stringify(customRegistriesStandalone(info, mirrors)),
+    ...standalone,
     'hosts-toml': hosts,
     // The registries each hosts.toml lists, in the order containerd tries them.
     'hosts-toml-endpoints': units.endpoints.join(' '),

@@ -154,4 +154,24 @@ maybe('Canonical Kubernetes through containerd-config', () => {
     expect(c.logs()).toContain(`https://${netloc}/v2/pause/manifests/3.10?ns=registry.k8s.io`);
     await c.stop();
   }, 120000);
+
+  test('plain HTTP with auth: the k8s value still comes (header auth works over HTTP) and containerd pulls; only the standalone form is missing, saying why', async () => {
+    const plain = await sim.run('config-changed', { ...withNew, config: { ...withNew.config, tls: false, auth: true } });
+    expect(plain.exitCode).toBe(0);
+    const out = await sim.run({ action: 'containerd-config' }, plain);
+    expect(out.action).toMatchObject({ status: 'completed' });
+    const r = results(out);
+    expect(r['custom-registries-standalone']).toBeUndefined();
+    expect(r['custom-registries-standalone-unavailable']).toBe('a plain-HTTP registry cannot pass credentials to containerd through custom_registries; enable TLS');
+    const plainPassword = results(await sim.run({ action: 'get-credentials' }, plain)).password;
+    const entries = parseK8sRegistries(r['k8s-custom-registries']);
+    for (const e of entries) expect(e).toMatchObject({ url: `http://${netloc}`, username: 'offline-registry', password: plainPassword });
+
+    const hostsd = path.join(tmp, 'hosts.d-plain');
+    applyK8sCustomRegistries(r['k8s-custom-registries'], hostsd);
+    const c = await containerdWithHostsDir(hostsd);
+    expect({ ...(await criPull(c, 'registry.k8s.io/pause:3.10')) }).toMatchObject({ ok: true });
+    expect(c.logs()).toContain(`http://${netloc}/v2/pause/manifests/3.10?ns=registry.k8s.io`);
+    await c.stop();
+  }, 120000);
 });
