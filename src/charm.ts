@@ -229,6 +229,7 @@ export async function reconcile(deps: CharmDeps, opts: ReconcileOptions = {}): P
       topology: { model: ctx.modelName, modelUuid: ctx.modelUuid, application: ctx.appName, unit: ctx.unitName, charmName: 'offline-registry' },
       charmDir: ctx.charmDir,
       certFile: security.tls?.cert,
+      sharedStore: Boolean(settings.storage.s3),
       log,
     })),
   );

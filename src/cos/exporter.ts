@@ -13,7 +13,7 @@ function main(argv: string[]): void {
   };
   const arg = (name: string) => {
     const value = option(name);
-    if (!value) throw new Error(`usage: exporter.mjs --listen 127.0.0.1:PORT --root DIR [--cert FILE] (missing ${name})`);
+    if (!value) throw new Error(`usage: exporter.mjs --listen 127.0.0.1:PORT --root DIR [--cert FILE] [--shared-store] (missing ${name})`);
     return value;
   };
   const [host, port] = [arg('--listen').replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(arg('--listen'))?.[1])];
@@ -28,7 +28,7 @@ function main(argv: string[]): void {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('metrics are at /metrics\n');
       return;
     }
-    const body = renderFacts(gatherFacts(paths, certFile));
+    const body = renderFacts(gatherFacts(paths, certFile, { sharedStore: argv.includes('--shared-store') }));
     res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);
   });

@@ -30,8 +30,9 @@ export function lastLoadPath(paths: UnitPaths): string {
 
 export interface Facts {
   images: number;
-  storedBytes: number;
-  blobs: number;
+  /** null when the blobs are in a store shared by all units (s3), which this unit does not count. */
+  storedBytes: number | null;
+  blobs: number | null;
   lastLoad: LastLoadRecord | null;
   /** Unix time (seconds) the served certificate expires; null without TLS. */
   certificateExpiry: number | null;
@@ -47,7 +48,7 @@ function readOr<T>(file: string, fallback: T): T {
 }
 
 /** Reads the facts from the unit's files; `certFile` is the public instance's certificate (absent without TLS). */
-export function gatherFacts(paths: UnitPaths, certFile?: string): Facts {
+export function gatherFacts(paths: UnitPaths, certFile?: string, opts: { sharedStore?: boolean } = {}): Facts {
   const catalog = readOr<Record<string, unknown>>(path.join(paths.stateDir, 'catalog.json'), {});
   const usage = readOr<{ blobs: number; bytes: number }>(path.join(paths.stateDir, 'usage.json'), { blobs: 0, bytes: 0 });
   let certificateExpiry: number | null = null;
@@ -65,8 +66,8 @@ export function gatherFacts(paths: UnitPaths, certFile?: string): Facts {
   }
   return {
     images: Object.keys(catalog).length,
-    storedBytes: usage.bytes,
-    blobs: usage.blobs,
+    storedBytes: opts.sharedStore ? null : usage.bytes,
+    blobs: opts.sharedStore ? null : usage.blobs,
     lastLoad: readOr<LastLoadRecord | null>(lastLoadFile(paths), null),
     certificateExpiry,
     filesystem,
@@ -84,8 +85,9 @@ export function renderFacts(facts: Facts): string {
     lines.push(`${name}${rendered} ${value}`);
   };
   gauge('offline_registry_images', 'Image tags the registry serves.', facts.images);
-  gauge('offline_registry_stored_bytes', 'Bytes of the blobs in the registry, as last counted.', facts.storedBytes);
-  gauge('offline_registry_blobs', 'Blobs in the registry, as last counted.', facts.blobs);
+  // Not known on a shared store: no series rather than a false 0.
+  if (facts.storedBytes !== null) gauge('offline_registry_stored_bytes', 'Bytes of the blobs in the registry, as last counted.', facts.storedBytes);
+  if (facts.blobs !== null) gauge('offline_registry_blobs', 'Blobs in the registry, as last counted.', facts.blobs);
   if (facts.lastLoad) {
     const { lastLoad } = facts;
     gauge('offline_registry_last_load_timestamp_seconds', 'When the last load (images resource or load-images) finished.', lastLoad.at, { source: path.basename(lastLoad.source) });

@@ -23,7 +23,7 @@ export async function cosAgentRelationIds(runner: CommandRunner, brokenRelationI
   return (await relationIds(runner, COS_AGENT)).filter((id) => id !== brokenRelationId);
 }
 
-export function renderExporterUnit(opts: { node: string; script: string; scriptHash: string; listen: string; root: string; certFile?: string }): string {
+export function renderExporterUnit(opts: { node: string; script: string; scriptHash: string; listen: string; root: string; certFile?: string; sharedStore?: boolean }): string {
   return [
     // A new charm revision's exporter is a new unit file, so upgrade-charm restarts it.
     `# exporter.mjs sha256 ${opts.scriptHash}`,
@@ -32,7 +32,7 @@ export function renderExporterUnit(opts: { node: string; script: string; scriptH
     'After=network-online.target',
     '',
     '[Service]',
-    `ExecStart=${opts.node} ${opts.script} --listen ${opts.listen} --root ${opts.root}${opts.certFile ? ` --cert ${opts.certFile}` : ''}`,
+    `ExecStart=${opts.node} ${opts.script} --listen ${opts.listen} --root ${opts.root}${opts.certFile ? ` --cert ${opts.certFile}` : ''}${opts.sharedStore ? ' --shared-store' : ''}`,
     'Restart=on-failure',
     'RestartSec=2',
     // Reads world-readable records only: no capability (not even to read others' files), no writes.
@@ -78,6 +78,8 @@ export interface ObservabilityInput {
   charmDir: string;
   /** The public instance's certificate, whose expiry the exporter reports; absent without TLS. */
   certFile?: string;
+  /** The blobs are in a store shared by all units (s3): this unit cannot count them. */
+  sharedStore?: boolean;
   log?: (message: string) => Promise<void>;
 }
 
@@ -95,7 +97,7 @@ export async function convergeObservability(input: ObservabilityInput): Promise<
   const listen = `127.0.0.1:${input.ports.charm}`;
   const script = path.join(input.charmDir, 'dist/exporter.mjs');
   const scriptHash = crypto.createHash('sha256').update(fs.readFileSync(script)).digest('hex');
-  const unit = renderExporterUnit({ node: process.execPath, script, scriptHash, listen, root: paths.root, certFile: input.certFile });
+  const unit = renderExporterUnit({ node: process.execPath, script, scriptHash, listen, root: paths.root, certFile: input.certFile, sharedStore: input.sharedStore });
   const url = `http://${listen}/metrics`;
   const changed = writeFileIfChanged(unitFile, unit, 0o644);
   if (changed) {

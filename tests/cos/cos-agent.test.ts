@@ -1,8 +1,15 @@
 // The cos-agent databag as the library's requirer reads it: schema, dashboards decoded by Python's
 // lzma, alert rules carrying the Juju topology; the charm's facts in the exposition format.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { cosAgentUnitData, scrapeJobs } from '../../src/cos/agent.js';
 import { type Facts, renderFacts } from '../../src/cos/facts.js';
+import { renderExporterUnit } from '../../src/cos/index.js';
 import { alertRules } from '../../src/cos/rules.js';
+import { unitPaths } from '../../src/registry/paths.js';
+import { freePort } from '../support/ports.js';
 import { providerUnitDataProblems, pythonDecode } from './schema.js';
 
 const topology = { model: 'air-gapped', modelUuid: 'd2f6c5f0-5b0e-4c1e-8a35-3f1e6d1b2a90', application: 'offline-registry', unit: 'offline-registry/0', charmName: 'offline-registry' };
@@ -56,4 +63,36 @@ test('facts render in the exposition format; absent facts are absent series', ()
   expect(text).toContain('offline_registry_data_filesystem_used_ratio 0.95\n');
   expect(text).not.toContain('certificate_expiry');
   expect(renderFacts({ ...facts, lastLoad: null })).not.toContain('last_load');
+});
+
+test('on a shared store (s3) the exporter serves no stored-bytes or blob series rather than a false 0', async () => {
+  expect(renderFacts({ images: 2, storedBytes: null, blobs: null, lastLoad: null, certificateExpiry: null, filesystem: null })).toBe(
+    '# HELP offline_registry_images Image tags the registry serves.\n# TYPE offline_registry_images gauge\noffline_registry_images 2\n',
+  );
+  // The built exporter, as its systemd unit runs it, over a unit root that counted 0 local bytes.
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'exporter-'));
+  const paths = unitPaths(root);
+  fs.mkdirSync(paths.stateDir, { recursive: true });
+  fs.writeFileSync(path.join(paths.stateDir, 'catalog.json'), JSON.stringify({ 'library/busybox:1.36': { host: 'docker.io', digest: 'sha256:ab' } }));
+  fs.writeFileSync(path.join(paths.stateDir, 'usage.json'), JSON.stringify({ blobs: 0, bytes: 0 }));
+  expect(renderExporterUnit({ node: 'node', script: 'e.mjs', scriptHash: 'x', listen: '127.0.0.1:1', root, sharedStore: true })).toContain(`--root ${root} --shared-store\n`);
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.resolve('build/charm/dist/exporter.mjs'), '--listen', `127.0.0.1:${port}`, '--root', root, '--shared-store'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d;
+        if (err.includes('listening on')) resolve();
+      });
+      child.on('exit', (code) => reject(new Error(`exporter exited ${code}: ${err}`)));
+    });
+    const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(body).toContain('offline_registry_images 1\n');
+    expect(body).not.toContain('offline_registry_stored_bytes');
+    expect(body).not.toContain('offline_registry_blobs');
+  } finally {
+    child.kill();
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 });
