@@ -1,13 +1,13 @@
 // Health of one instance: GET /v2/ answering with the distribution API version header.
 import http from 'node:http';
-import https from 'node:https';
 
 export interface Health { ok: boolean; status?: number; detail: string }
 
-export function probe(url: string, timeoutMs = 2000): Promise<Health> {
+export async function probe(url: string, timeoutMs = 2000): Promise<Health> {
+  // node:https (and node:tls under it) is loaded only for a TLS instance: a plain-HTTP hook never parses it.
+  const client = url.startsWith('https:') ? await import('node:https') : http;
   return new Promise((resolve) => {
     // Liveness only: the certificate is checked by clients, not by this probe.
-    const client = url.startsWith('https:') ? https : http;
     const req = client.get(`${url}/v2/`, { timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
       res.resume();
       const api = res.headers['docker-distribution-api-version'];
