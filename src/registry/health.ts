@@ -1,11 +1,13 @@
 // Health of one instance: GET /v2/ answering with the distribution API version header.
 import http from 'node:http';
+import { createRequire } from 'node:module';
 
 export interface Health { ok: boolean; status?: number; detail: string }
 
-export async function probe(url: string, timeoutMs = 2000): Promise<Health> {
+export function probe(url: string, timeoutMs = 2000): Promise<Health> {
   // node:https (and node:tls under it) is loaded only for a TLS instance: a plain-HTTP hook never parses it.
-  const client = url.startsWith('https:') ? await import('node:https') : http;
+  // (Required, not import()ed: the hook bundle runs from a V8 code cache, see src/boot.ts.)
+  const client = url.startsWith('https:') ? (createRequire(import.meta.url)('node:https') as typeof import('node:https')) : http;
   return new Promise((resolve) => {
     // Liveness only: the certificate is checked by clients, not by this probe.
     const req = client.get(`${url}/v2/`, { timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
