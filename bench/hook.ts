@@ -71,7 +71,7 @@ export async function benchHook(runs = 30): Promise<void> {
     if (process.env.BENCH_CPU_PROF) {
       // One more run under the V8 profiler, for looking into where a hook's time goes.
       // (--cpu-prof is refused in NODE_OPTIONS, so node runs the bundle directly, as dispatch would.)
-      timeMs('node', ['--cpu-prof', '--cpu-prof-interval', '50', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, 'dist/charm.mjs'], env, charmDir);
+      timeMs('node', ['--cpu-prof', '--cpu-prof-interval', '50', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, 'dist/charm.cjs'], env, charmDir);
       console.log(`cpu profile of one update-status written to ${process.env.BENCH_CPU_PROF}`);
     }
     const perHook = calls.length / runs;

@@ -53,7 +53,7 @@ test('the packed charm holds what Juju needs, dispatch 0755, one JS bundle and t
   expect(result.status).toBe(0);
   const entries = await readZip(out);
   expect([...entries.keys()].sort()).toEqual(
-    ['LICENSE', 'README.md', 'actions.yaml', 'config.yaml', 'dispatch', 'dist/charm.mjs', 'dist/exporter.mjs', 'dist/kube.mjs', 'manifest.yaml', 'metadata.yaml', 'runtime/node'].sort(),
+    ['LICENSE', 'README.md', 'actions.yaml', 'config.yaml', 'dispatch', 'dist/bundle.cjs', 'dist/charm.cjs', 'dist/exporter.mjs', 'dist/kube.cjs', 'manifest.yaml', 'metadata.yaml', 'runtime/node'].sort(),
   );
   expect(entries.get('dispatch')!.mode).toBe(0o755);
   expect(entries.get('runtime/node')!.mode).toBe(0o755);
@@ -70,8 +70,8 @@ test('the packed charm holds what Juju needs, dispatch 0755, one JS bundle and t
   ]);
   // charmcraft's entrypoint linter reads the last token of dispatch's last line.
   const lastLine = entries.get('dispatch')!.data.toString().trim().split('\n').pop()!;
-  expect(lastLine.split(/\s+/).pop()).toBe('dist/charm.mjs');
-  expect(entries.get('dist/charm.mjs')!.data.length).toBeGreaterThan(1000);
+  expect(lastLine.split(/\s+/).pop()).toBe('dist/charm.cjs');
+  expect(entries.get('dist/bundle.cjs')!.data.length).toBeGreaterThan(100_000);
 });
 
 test('--without-node leaves the runtime out', async () => {

@@ -58,7 +58,6 @@ export const loadImagesAction = action(async (deps) => {
   const failures = loadFailures(report);
   for (const failure of failures) progress.line(`failed: ${failure}`);
   progress.line(`${dryRun ? 'checked' : 'done'}: ${counts.loaded} loaded, ${counts.present} present, ${counts.skipped} skipped, ${counts.failed} failed, ${formatBytes(report.bytesPushed)} in ${report.seconds.toFixed(1)} s`);
-  await progress.flush();
   const images = Object.fromEntries(
     report.images.map((image, i) => [
       String(i + 1),
@@ -66,7 +65,8 @@ export const loadImagesAction = action(async (deps) => {
     ]),
   );
   const errors = Object.fromEntries(report.errors.map((e, i) => [String(i + 1), { source: e.source, message: e.message }]));
-  await actionSet(runner, {
+  // The last progress lines and the results are independent round trips to the agent: in parallel.
+  const results = actionSet(runner, {
     loaded: counts.loaded,
     present: counts.present,
     skipped: counts.present + counts.skipped,
@@ -77,6 +77,7 @@ export const loadImagesAction = action(async (deps) => {
     images,
     errors,
   });
+  await Promise.all([progress.flush(), results]);
 
   if (!dryRun) {
     if (fromResource) recordResourceLoad(paths, source, fileFingerprint(source)!, report);

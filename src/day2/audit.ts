@@ -1,6 +1,9 @@
 // audit-cluster: which images the cluster's workloads use, whether this registry can serve each one, and
 // which pods are stuck pulling. Reads the API through @kubernetes/client-node in ./kube-client.ts, loaded
 // only here. The kubeconfig and its credentials never appear in errors or logs.
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { findServed, hostSet, indexServed, otherTags, sameHost, tryParse, type Served } from './served.js';
 
 /** The fields of a pod spec the audit reads (client-node models and raw API JSON both fit). */
@@ -158,21 +161,19 @@ export function auditWorkloads(w: Workloads, served: Served, mirroredHosts: read
 type KubeClient = typeof import('./kube-client.js');
 
 /**
- * The client-node half of the audit. From the hook bundle it is the sibling bundle dist/kube.mjs, so
- * hooks never parse client-node; from TypeScript (tests, ts-node) it is ./kube-client.ts. The specifiers
- * are variables so esbuild leaves both imports alone instead of inlining client-node into charm.mjs.
+ * The client-node half of the audit. From the hook bundle (dist/bundle.cjs) it is the sibling bundle
+ * dist/kube.cjs, required (CommonJS: the hook bundle runs from a V8 code cache, where import() has no
+ * loader), so hooks never parse client-node; from TypeScript (tests, ts-node) it is ./kube-client.ts.
+ * The specifier is a variable so esbuild leaves the import alone instead of inlining client-node.
  */
 export async function loadKubeClient(): Promise<KubeClient> {
-  const fromBundle = import.meta.url.endsWith('/dist/charm.mjs');
-  const specifier = fromBundle ? new URL('./kube.mjs', import.meta.url).href : './kube-client.js';
-  try {
-    return (await import(specifier)) as KubeClient;
-  } catch (err) {
-    if (fromBundle && (err as NodeJS.ErrnoException)?.code === 'ERR_MODULE_NOT_FOUND') {
-      throw new Error(`the Kubernetes client bundle ${new URL(specifier).pathname} is missing from the charm: rebuild and repack it (npm run pack)`);
-    }
-    throw err;
+  if (import.meta.url.endsWith('/dist/bundle.cjs')) {
+    const file = fileURLToPath(new URL('./kube.cjs', import.meta.url));
+    if (!fs.existsSync(file)) throw new Error(`the Kubernetes client bundle ${file} is missing from the charm: rebuild and repack it (npm run pack)`);
+    return createRequire(import.meta.url)(file) as KubeClient;
   }
+  const specifier = './kube-client.js';
+  return (await import(specifier)) as KubeClient;
 }
 
 /** Lists every workload kind in all namespaces through @kubernetes/client-node; bounded by timeoutMs as a whole. */

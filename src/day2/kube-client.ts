@@ -1,5 +1,5 @@
 // Reads the cluster's workloads through @kubernetes/client-node (pinned to 1.x: 2.x needs Node >= 22).
-// Built as its own bundle, dist/kube.mjs, loaded only by audit-cluster: client-node is ~1.9 MB (minified) that no
+// Built as its own bundle, dist/kube.cjs, loaded only by audit-cluster: client-node is ~1.9 MB (minified) that no
 // other hook should parse. The kubeconfig text and its credentials never appear in errors or logs.
 import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, Observable, type ConfigurationOptions, type RequestContext, type ResponseContext } from '@kubernetes/client-node';
 import fs from 'node:fs';

@@ -5,7 +5,7 @@
 // and no API version header: the process is up, its store is not. Restarting it does not help;
 // its reason is on its debug server's /debug/health.
 import http from 'node:http';
-import https from 'node:https';
+import { createRequire } from 'node:module';
 
 export interface Health {
   ok: boolean;
@@ -31,9 +31,11 @@ export function storageUnavailable(status: number | undefined, body: string): st
 }
 
 export function probe(url: string, timeoutMs = 2000): Promise<Health> {
+  // node:https (and node:tls under it) is loaded only for a TLS instance: a plain-HTTP hook never parses it.
+  // (Required, not import()ed: the hook bundle runs from a V8 code cache, see src/boot.ts.)
+  const client = url.startsWith('https:') ? (createRequire(import.meta.url)('node:https') as typeof import('node:https')) : http;
   return new Promise((resolve) => {
     // Liveness only: the certificate is checked by clients, not by this probe.
-    const client = url.startsWith('https:') ? https : http;
     const req = client.get(`${url}/v2/`, { timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
       const api = res.headers['docker-distribution-api-version'];
       // 401 still means the registry is up (auth is on).

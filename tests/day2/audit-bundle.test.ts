@@ -1,4 +1,4 @@
-// client-node lives in dist/kube.mjs, apart from the hook bundle dist/charm.mjs: the built bundles, the
+// client-node lives in dist/kube.cjs, apart from the hook bundle dist/bundle.cjs: the built bundles, the
 // loader in audit.ts once bundled, and an action process that exits by itself whatever the API server does.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,7 +14,7 @@ const built = path.join(repo, 'build/charm/dist');
 const TOKEN = 'bundle-token-never-printed-42';
 // AUDIT_TEST_NODE runs the bundles under another Node.js, e.g. the oldest units have (18.19).
 const NODE = process.env.AUDIT_TEST_NODE || process.execPath;
-// A generated client-node method name: present in kube.mjs, and in charm.mjs only if client-node got inlined.
+// A generated client-node method name: present in kube.cjs, and in bundle.cjs only if client-node got inlined.
 const CLIENT_NODE_MARK = 'listPodForAllNamespaces';
 
 function kubeconfig(server: string, token = TOKEN): string {
@@ -110,25 +110,25 @@ function requireBuilt(name: string): string {
   return file;
 }
 
-test('the hook bundle charm.mjs holds no client-node; kube.mjs holds it', () => {
-  const charm = fs.readFileSync(requireBuilt('charm.mjs'), 'utf8');
-  const kube = fs.readFileSync(requireBuilt('kube.mjs'), 'utf8');
+test('the hook bundle bundle.cjs holds no client-node; kube.cjs holds it', () => {
+  const charm = fs.readFileSync(requireBuilt('bundle.cjs'), 'utf8');
+  const kube = fs.readFileSync(requireBuilt('kube.cjs'), 'utf8');
   expect(charm.includes(CLIENT_NODE_MARK)).toBe(false);
   expect(kube.includes(CLIENT_NODE_MARK)).toBe(true);
-  // The loader in charm.mjs names its sibling.
-  expect(charm).toContain('./kube.mjs');
+  // The loader in bundle.cjs names its sibling.
+  expect(charm).toContain('./kube.cjs');
   expect(charm.length).toBeLessThan(kube.length / 2);
 });
 
-describe('audit.ts bundled as dist/charm.mjs next to the built dist/kube.mjs', () => {
+describe('audit.ts bundled as dist/bundle.cjs next to the built dist/kube.cjs', () => {
   let charm: string;
   beforeAll(async () => {
     fs.mkdirSync(path.join(tmp, 'dist'));
-    charm = path.join(tmp, 'dist/charm.mjs');
-    // The same createRequire banner as scripts/build.mjs: bundled CommonJS may call require().
-    const banner = { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" };
-    await build({ entryPoints: [path.join(repo, 'src/day2/audit.ts')], outfile: charm, bundle: true, platform: 'node', format: 'esm', target: 'node18', logLevel: 'silent', banner });
-    fs.copyFileSync(requireBuilt('kube.mjs'), path.join(tmp, 'dist/kube.mjs'));
+    charm = path.join(tmp, 'dist/bundle.cjs');
+    // As scripts/build.mjs bundles the hook code: CommonJS, import.meta.url from the bundle's own file name.
+    const meta = { define: { 'import.meta.url': '__bundleUrl' }, inject: [path.join(repo, 'src/cjs-import-meta.ts')] };
+    await build({ entryPoints: [path.join(repo, 'src/day2/audit.ts')], outfile: charm, bundle: true, platform: 'node', format: 'cjs', target: 'node18', logLevel: 'silent', ...meta });
+    fs.copyFileSync(requireBuilt('kube.cjs'), path.join(tmp, 'dist/kube.cjs'));
   });
 
   test('the audit alone stays small: the loader does not pull client-node in', () => {
@@ -203,11 +203,11 @@ describe('audit.ts bundled as dist/charm.mjs next to the built dist/kube.mjs', (
     }
   });
 
-  test('a charm packed without kube.mjs says what to do', async () => {
+  test('a charm packed without kube.cjs says what to do', async () => {
     const lone = path.join(tmp, 'lone/dist');
     fs.mkdirSync(lone, { recursive: true });
-    fs.copyFileSync(charm, path.join(lone, 'charm.mjs'));
-    const r = await runFetch(path.join(lone, 'charm.mjs'), kubeconfig('https://127.0.0.1:1'), 1000);
-    expect(r.out.error).toBe(`the Kubernetes client bundle ${path.join(lone, 'kube.mjs')} is missing from the charm: rebuild and repack it (npm run pack)`);
+    fs.copyFileSync(charm, path.join(lone, 'bundle.cjs'));
+    const r = await runFetch(path.join(lone, 'bundle.cjs'), kubeconfig('https://127.0.0.1:1'), 1000);
+    expect(r.out.error).toBe(`the Kubernetes client bundle ${path.join(lone, 'kube.cjs')} is missing from the charm: rebuild and repack it (npm run pack)`);
   });
 });

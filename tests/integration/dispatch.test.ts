@@ -1,11 +1,12 @@
 // dispatch finds a Node.js >= 18 (the charm's own runtime, then node/nodejs on PATH, then apt on
-// install) or says clearly what is missing: a unit with only Ubuntu 22.04's nodejs 12.
+// install) or says clearly what is missing: a unit with only Ubuntu 22.04's nodejs 12. The bundle
+// runs through a V8 code cache in the charm dir, which a changed bundle never uses.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Simulator, extractCharm } from '../harness/index.js';
-import { loopbackState, newUnit } from './charm-under-test.js';
+import { CHARM_FILE, DEPLOY, loopbackState, newUnit, runAll } from './charm-under-test.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dispatch-it-'));
 const sims: Simulator[] = [];
@@ -51,4 +52,37 @@ test('a charm packed with its runtime runs on that unit all the same', async () 
   const out = await sim.run('config-changed', await loopbackState({ config: { port: 0 } }), { unitPath: node12Path() });
   expect(out.exitCode).toBe(0);
   expect(out.unitStatus).toEqual({ status: 'blocked', message: 'invalid port 0: expected a TCP port from 1 to 65535' });
+});
+
+test('hooks run the bundle from a code cache in the charm dir, and a changed bundle never runs from the older cache', async () => {
+  // A charm dir of its own: this test edits the bundle.
+  const charmDir = await extractCharm(CHARM_FILE, path.join(tmp, 'cached'));
+  const sim = await Simulator.create({ charmDir });
+  sims.push(sim);
+  const cacheDir = path.join(charmDir, '.v8-cache');
+  const hookCaches = () => fs.readdirSync(cacheDir).filter((name) => name.startsWith('hook.'));
+  const converged = await runAll(sim, DEPLOY, await loopbackState());
+  expect(converged.unitStatus.message).toMatch(/^Serving 0 images /);
+  const [first] = hookCaches();
+  expect(hookCaches()).toEqual([first]);
+  const again = await sim.run('update-status', converged);
+  expect(again.exitCode).toBe(0);
+  expect(again.unitStatus).toEqual(converged.unitStatus);
+  expect(hookCaches()).toEqual([first]);
+
+  // A new revision whose bundle differs in one string but not in length: V8 alone would take the old cache.
+  const bundle = path.join(charmDir, 'dist/bundle.cjs');
+  const text = fs.readFileSync(bundle, 'utf8');
+  expect(text).toContain('Serving ');
+  fs.writeFileSync(bundle, text.replaceAll('Serving ', 'Servinx '));
+  const changed = await sim.run('update-status', again);
+  expect(changed.exitCode).toBe(0);
+  expect(changed.unitStatus.message).toMatch(/^Servinx 0 images /);
+  expect(hookCaches()).toHaveLength(1);
+  expect(hookCaches()).not.toEqual([first]);
+
+  // Actions have caches of their own.
+  const listed = await sim.run({ action: 'list-images' }, changed);
+  expect(listed.action).toMatchObject({ status: 'completed' });
+  expect(fs.readdirSync(cacheDir).filter((name) => name.startsWith('action-list-images.'))).toHaveLength(1);
 });

@@ -93,6 +93,6 @@ test('the schema check catches what charmcraft 3 refuses', () => {
 
 test('the part primes every file the packed charm holds', () => {
   const prime: string[] = project.parts.charm.prime;
-  for (const file of ['dispatch', 'dist/charm.mjs', 'dist/kube.mjs', 'runtime/node', 'metadata.yaml', 'config.yaml', 'actions.yaml', 'manifest.yaml']) expect(prime).toContain(file);
+  for (const file of ['dispatch', 'dist/charm.cjs', 'dist/bundle.cjs', 'dist/kube.cjs', 'dist/exporter.mjs', 'runtime/node', 'metadata.yaml', 'config.yaml', 'actions.yaml', 'manifest.yaml']) expect(prime).toContain(file);
   expect(project.parts.charm['override-build']).toMatch(/node-linux-/);
 });
