@@ -9,6 +9,7 @@
 // BENCH_IMAGES_MB sets the data size (default 1000), BENCH_IMAGES_ROUNDS the rounds whose medians are shown (default 3);
 // BENCH_CPU_PROF=<dir> writes the loader's CPU profiles there.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -159,6 +160,8 @@ interface Sample {
   hash: number;
   copy: number;
   ingest: number;
+  /** The same blobs (the layout's files) each as its own upload, 4 at a time: the registry's per-blob ceiling. */
+  perBlob: number;
   rssKiB: number;
 }
 
@@ -241,6 +244,10 @@ export async function benchImages(): Promise<void> {
         await settle();
         const ingest = await ingestCeiling(ceiling, files, digest, boundMs);
         await stopRegistry(ceiling);
+        const perBlobRegistry = await freshRegistry();
+        await settle();
+        const perBlob = await perBlobCeiling(perBlobRegistry, blobFiles);
+        await stopRegistry(perBlobRegistry);
         const copyDir = fs.mkdtempSync(path.join(work, 'copy-'));
         await settle();
         const copy = await timed('cp', ['--reflink=never', ...files, copyDir], boundMs);
@@ -277,6 +284,7 @@ export async function benchImages(): Promise<void> {
           hash: hash.seconds,
           copy: copy.seconds,
           ingest,
+          perBlob,
           rssKiB: Math.max(first.maxRssKiB, reload.maxRssKiB),
         });
       }
@@ -289,6 +297,12 @@ export async function benchImages(): Promise<void> {
     console.log('skopeo: `skopeo copy docker-archive:...|oci:... docker://...` per image, one after another, into a fresh registry; skopeo gzips uncompressed layers when pushing to a registry (its default), ours pushes them as they are');
     console.log('copy limit: `cat <input> | sha256sum` then `cp <input>` (layout: its blobs) on the same disk, page cache warm; `sync` (untimed) before every timed step');
     console.log('ingest ceiling: `cat <input> | curl -T -` as ONE blob PUT (chunked, ?digest= known) into a fresh docker-registry: what the registry itself can take in');
+    for (const r of rows) {
+      const perBlob = median(r.samples.map((x) => x.perBlob));
+      const ours = median(r.samples.map((x) => x.ours));
+      console.log(`per-blob ceiling (${blobFiles.length} blobs, each one POST + streaming PUT, 4 at a time): ${perBlob.toFixed(2)} s -> ${r.input} ours at ${((perBlob / ours) * 100).toFixed(0)}% of it`);
+    }
+    console.log('per-blob ceiling: the OCI layout\'s files (layers, configs, manifests) each uploaded as its own blob, digest known, from this process into a fresh docker-registry: the registry\'s cost per upload included, which one PUT does not pay');
     console.log('');
     console.log('== the load-images action through dispatch (simulated hook tools: each call a process, as each is an agent round trip), docker-save input ==');
     const reloadShare = action.reload / action.first;
@@ -350,6 +364,35 @@ async function ingestCeiling(reg: TestRegistry, files: string[], digest: string,
   const head = await fetch(`${reg.url}/v2/bench/ceiling/blobs/${digest}`, { method: 'HEAD' });
   if (head.status !== 200) throw new Error(`ingest ceiling: the registry does not hold ${digest} after the PUT (HEAD ${head.status})`);
   return put.seconds;
+}
+
+/** Every file as its own blob upload (POST, then one streaming PUT with ?digest=), 4 at a time. */
+async function perBlobCeiling(reg: TestRegistry, files: string[]): Promise<number> {
+  const request = (method: string, url: URL, body?: string): Promise<http.IncomingMessage> =>
+    new Promise((resolve, reject) => {
+      const req = http.request(url, { method, headers: body ? { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(body).size } : { 'content-length': 0 } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res));
+      });
+      req.on('error', reject);
+      if (body) fs.createReadStream(body).on('error', reject).pipe(req);
+      else req.end();
+    });
+  const queue = [...files];
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let file = queue.shift(); file; file = queue.shift()) {
+        const started = await request('POST', new URL('/v2/bench/per-blob/blobs/uploads/', reg.url));
+        if (started.statusCode !== 202 || !started.headers.location) throw new Error(`per-blob ceiling: starting an upload answered ${started.statusCode}`);
+        const url = new URL(started.headers.location, reg.url);
+        url.searchParams.set('digest', `sha256:${path.basename(file)}`);
+        const put = await request('PUT', url, file);
+        if (put.statusCode !== 201) throw new Error(`per-blob ceiling: the PUT of ${path.basename(file)} answered ${put.statusCode}`);
+      }
+    }),
+  );
+  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 /** load-images through the packed charm's dispatch, first load then reload, as the unit agent runs it. */
