@@ -29,9 +29,10 @@ export function haveRadosgw(): boolean {
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /**
- * Held by one test process at a time while its cluster boots (monitor, OSD): two single-node
- * clusters booting at once on one machine (jest runs the s3 test files in parallel workers) have
- * seen an OSD refused by its monitor with 'wrong fsid' and never come up. A directory is created
+ * Held by one test process at a time while its cluster boots, from picking its ports to the
+ * gateway answering. Two clusters booting at once (jest runs the s3 test files in parallel
+ * workers) were seen to talk to each other's monitor ('wrong fsid', EPERM): a port one picked and
+ * released was taken by the other's monitor before its own bound it. A directory is created
  * atomically; one left by a process that died is taken over.
  */
 async function withBootLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -63,6 +64,10 @@ async function withBootLock<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 export async function startRadosgw(): Promise<Radosgw> {
+  return withBootLock(bootRadosgw);
+}
+
+async function bootRadosgw(): Promise<Radosgw> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'radosgw-'));
   const monPort = await freePort();
   const rgwPort = await freePort();
@@ -125,17 +130,15 @@ rgw data = ${dir}/rgw
     if (gateway) await end(gateway);
   };
   try {
-    await withBootLock(async () => {
-      execFileSync('monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', `[v1:127.0.0.1:${monPort}]`, path.join(dir, 'monmap')], { stdio: 'ignore', timeout: 30000 });
-      run('ceph-mon', ['--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap')]);
-      daemon('ceph-mon', ['-i', 'a']);
-      const osdUuid = crypto.randomUUID();
-      const id = run('ceph', ['--connect-timeout', '30', 'osd', 'create', osdUuid]).trim();
-      run('ceph-osd', ['-i', id, '--mkfs', '--osd-uuid', osdUuid]);
-      daemon('ceph-osd', ['-i', id]);
-      run('ceph', ['osd', 'crush', 'add', `osd.${id}`, '1.0', 'host=localhost', 'root=default']);
-      await waitFor(async () => /1 up/.test(run('ceph', ['osd', 'stat'])), 60000, 'the OSD to be up');
-    });
+    execFileSync('monmaptool', ['--create', '--fsid', fsid, '--addv', 'a', `[v1:127.0.0.1:${monPort}]`, path.join(dir, 'monmap')], { stdio: 'ignore', timeout: 30000 });
+    run('ceph-mon', ['--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap')]);
+    daemon('ceph-mon', ['-i', 'a']);
+    const osdUuid = crypto.randomUUID();
+    const id = run('ceph', ['--connect-timeout', '30', 'osd', 'create', osdUuid]).trim();
+    run('ceph-osd', ['-i', id, '--mkfs', '--osd-uuid', osdUuid]);
+    daemon('ceph-osd', ['-i', id]);
+    run('ceph', ['osd', 'crush', 'add', `osd.${id}`, '1.0', 'host=localhost', 'root=default']);
+    await waitFor(async () => /1 up/.test(run('ceph', ['osd', 'stat'])), 60000, 'the OSD to be up');
     await startGateway();
     const accessKey = 'OFFLINEREGISTRYTEST';
     const secretKey = crypto.randomBytes(20).toString('hex');
