@@ -39,8 +39,8 @@ export interface RegistryAccess extends PublishedEndpoint {
 }
 
 /** The public registry's address, CA and credentials, for clients outside the relation. */
-export async function registryAccess(deps: CharmDeps): Promise<RegistryAccess> {
-  const settings = parseSettings(await configGet(deps.runner));
+export async function registryAccess(deps: CharmDeps, parsed?: Settings): Promise<RegistryAccess> {
+  const settings = parsed ?? parseSettings(await configGet(deps.runner));
   const endpoint = readEndpoint(deps);
   if (!endpoint) throw new ActionProblem('the registry is not set up yet: wait for the unit to be active (juju status)');
   const files = securityFiles(deps.paths);

@@ -14,17 +14,19 @@ import { catalogHosts, readCatalog } from '../records.js';
 import { customRegistriesNextToRelation, customRegistriesStandalone, hostsToml, mirrorHosts } from '../relations/index.js';
 import { k8sCustomRegistriesValue } from '../relations/k8s-registries.js';
 import { securityFiles } from '../security.js';
-import { parseSettings } from '../settings.js';
+import { type Settings, parseSettings } from '../settings.js';
 import { certCoversHost, peerRegistries } from '../sync/index.js';
 import { type RegistryAccess, action, registryAccess } from './common.js';
 
 export const CA_FILE_NAME = 'offline-registry-ca.crt';
 
 export const containerdConfigAction = action(async (deps) => {
-  const access = await registryAccess(deps);
+  // One config-get (an agent round trip) for both the access and the endpoint list.
+  const settings = parseSettings(await configGet(deps.runner));
+  const access = await registryAccess(deps, settings);
   const info = { netloc: access.netloc, tls: access.tls, caPem: access.caPem, auth: access.auth };
   const mirrors = mirrorHosts(catalogHosts(readCatalog(deps.paths)), access.netloc);
-  const units = await unitEndpoints(deps, access);
+  const units = await unitEndpoints(deps, access, settings);
 
   const hosts: Record<string, unknown> = {};
   mirrors.forEach((host, i) => {
@@ -66,8 +68,7 @@ export const containerdConfigAction = action(async (deps) => {
  * is one that has published no address yet; `notes` says which and why. Without the peer relation
  * (or with every unit left out) it is this unit's netloc.
  */
-async function unitEndpoints(deps: CharmDeps, access: RegistryAccess): Promise<{ endpoints: string[]; notes: string[] }> {
-  const settings = parseSettings(await configGet(deps.runner));
+async function unitEndpoints(deps: CharmDeps, access: RegistryAccess, settings: Settings): Promise<{ endpoints: string[]; notes: string[] }> {
   if (settings.httpHost) return { endpoints: [access.netloc], notes: [] };
   const notes: string[] = [];
   const endpoints: string[] = [];

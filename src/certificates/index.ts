@@ -1,7 +1,7 @@
 // The `certificates` requirer endpoint (tls-certificates v4, unit mode): this unit makes its own
 // key (a 0600 file that never leaves the unit) and a CSR for the names clients use (csrNamesFrom in
-// src/tls: no bare hostname or loopback, which a CA's policy may refuse), publishes the CSR, and serves the provider's certificate once it checks out. The
-// generated certificate stays converged alongside, so unrelating falls back to it at once; a bad
+// src/tls: no bare hostname or loopback, which a CA's policy may refuse), publishes the CSR, and
+// serves the provider's certificate once it checks out. The generated certificate stays converged alongside, so unrelating falls back to it at once; a bad
 // certificate from the provider leaves the served one in place and says why.
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
