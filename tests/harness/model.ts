@@ -130,6 +130,13 @@ export class Model {
     return out;
   }
 
+  /** Runs `events` on `unit` one after the other, as `run` does each; returns the last output. */
+  async runAll(unit: string, events: Event[]): Promise<RunOutput> {
+    let out: RunOutput | undefined;
+    for (const event of events) out = await this.run(unit, event);
+    return out!;
+  }
+
   private enqueue(unit: string, remote: string | null): void {
     if (!this.queue.some(([u, r]) => u === unit && r === remote)) this.queue.push([unit, remote]);
   }

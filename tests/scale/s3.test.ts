@@ -16,12 +16,11 @@ import { freePort, freePortRun, waitFor } from '../support/ports.js';
 import { type Radosgw, haveRadosgw, startRadosgw } from '../support/radosgw.js';
 import { probe } from '../../src/registry/health.js';
 import { decodeRelationValue } from '../../src/relations/docker-registry.js';
-import { cleanupUnits, unit } from '../integration/charm-under-test.js';
+import { DEPLOY, cleanupUnits, unit } from '../integration/charm-under-test.js';
 
 const APP = 'offline-registry';
 const U0 = `${APP}/0`;
 const U1 = `${APP}/1`;
-const DEPLOY = ['install', 'leader-elected', 'config-changed', 'start'];
 const BUSYBOX = 'rocks.canonical.com:443/cdk/test/busybox:1.35';
 const APP_IMAGE = 'docker.io/library/app:1';
 const CREDS_ID = 'c2n2tt6v8kasajfo3be0';
@@ -70,12 +69,6 @@ async function unitState(name: string, leader: boolean): Promise<State> {
   };
 }
 
-async function deploy(name: string): Promise<RunOutput> {
-  let out: RunOutput | undefined;
-  for (const event of DEPLOY) out = await model.run(name, event);
-  return out!;
-}
-
 const stateOf = (u: string) => model.state(u) as RunOutput;
 const relationData = (u: string) => stateOf(u).relations.find((r) => r.endpoint === 'docker-registry')!.localUnitData;
 const mirrorsOf = (u: string) => decodeRelationValue(relationData(u).mirrors) as string[];
@@ -93,10 +86,10 @@ beforeAll(async () => {
   writeBusyboxSave(resource, [BUSYBOX, APP_IMAGE]);
 
   model.add(U0, await unit(), await unitState(U0, true));
-  await deploy(U0);
+  await model.runAll(U0, DEPLOY);
   await model.join(U0);
   model.add(U1, await unit(), await unitState(U1, false));
-  await deploy(U1);
+  await model.runAll(U1, DEPLOY);
   await model.join(U1);
   await model.settle();
 }, 400000);

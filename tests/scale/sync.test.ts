@@ -17,13 +17,12 @@ import { createRegistryClient } from '../../src/images/remote/index.js';
 import { decodeRelationValue } from '../../src/relations/docker-registry.js';
 import { renderContainerdRegistryConfig } from '../../src/relations/containerd-toml.js';
 import { createCa, issueServerCert } from '../../src/tls/index.js';
-import { cleanupUnits, unit } from '../integration/charm-under-test.js';
+import { DEPLOY, cleanupUnits, unit } from '../integration/charm-under-test.js';
 
 const APP = 'offline-registry';
 const U0 = `${APP}/0`;
 const U1 = `${APP}/1`;
 const NAME = 'registry.test';
-const DEPLOY = ['install', 'leader-elected', 'config-changed', 'start'];
 const BUSYBOX = 'rocks.canonical.com:443/cdk/test/busybox:1.35';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'scale-'));
@@ -54,12 +53,6 @@ async function unitState(name: string, leader: boolean): Promise<State> {
     config: { port, 'writer-port': writerPorts[name], 'bind-address': address[name], 'http-host': NAME },
     relations: [{ id: 2, endpoint: 'docker-registry', remoteApp: 'containerd', remoteUnits: ['containerd/0'] }],
   };
-}
-
-async function deploy(name: string): Promise<RunOutput> {
-  let out: RunOutput | undefined;
-  for (const event of DEPLOY) out = await model.run(name, event);
-  return out!;
 }
 
 /** What a unit's writer holds: path:tag -> manifest digest, for the given tags. */
@@ -93,7 +86,7 @@ beforeAll(async () => {
   await writeDockerSave(extra, [{ tags: ['quay.io/extra/thing:2'], layers: [{ seed: `extra-${crypto.randomUUID()}`, size: 300_000 }] }]);
 
   model.add(U0, await unit(), await unitState(U0, true));
-  await deploy(U0);
+  await model.runAll(U0, DEPLOY);
   await model.join(U0);
   const loaded = await model.run(U0, { action: 'load-images', params: { path: layout } });
   expect(loaded.action?.status).toBe('completed');
@@ -105,7 +98,7 @@ const ALL = [BUSYBOX.replace('rocks.canonical.com:443/', ''), 'library/app:1', '
 test('a new unit loads the resource itself, copies the rest from unit 0, and never serves a tag before its blobs', async () => {
   expect(Object.keys(wanted().images).sort()).toEqual([...ALL].sort());
   model.add(U1, await unit(), await unitState(U1, false));
-  await deploy(U1);
+  await model.runAll(U1, DEPLOY);
   await model.join(U1);
   await model.settle();
 

@@ -93,18 +93,18 @@ rgw data = ${dir}/rgw
     daemons.push(child);
     return child;
   };
+  const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
   const end = async (child: ChildProcess) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
+    if (exited(child)) return;
+    const gone = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
-    await exited;
+    await gone;
   };
   const stop = async () => {
     for (const child of [...daemons].reverse()) await end(child);
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const endpoint = `http://127.0.0.1:${rgwPort}`;
-  const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null;
   const gatewayLog = () => ['radosgw.err', 'client.rgw.log'].map((f) => path.join(dir, 'log', f)).filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
   const startGateway = async () => {
     // radosgw creates its pools with monitor commands: on the zero-fsid race it exits, and is started again
